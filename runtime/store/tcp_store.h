@@ -26,6 +26,7 @@
 // server listens. Thread-safe: any thread may call any method concurrently.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -104,8 +105,8 @@ class TcpStoreClient : public Store {
   std::string host_;
   uint16_t port_;
   std::mutex mu_;
-  std::vector<int> idleFds_;                // guarded by mu_
-  double operationTimeoutSeconds_ = 300.0;  // guarded by mu_
+  std::vector<int> idleFds_;  // guarded by mu_
+  std::atomic<double> operationTimeoutSeconds_{300.0};
 };
 
 // Connects to the store named by MASTER_ADDR and MASTER_PORT (torchrun's convention), retrying
