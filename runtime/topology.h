@@ -100,6 +100,7 @@ class Topology {
   std::vector<int> centerOfRank_;
   // links_[a * numCenters() + b]: the a->b direction, after defaults.
   std::vector<std::optional<LinkSpec>> links_;
+  std::vector<bool> declaredLink_;  // same index: declared in links (not only default_link)
 };
 
 }  // namespace isthmus
