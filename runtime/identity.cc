@@ -130,11 +130,14 @@ Status readTorchrun(const EnvMap& env, Launch* l) {
 Status readSlurm(const EnvMap& env, Launch* l) {
   l->source = "slurm";
   l->rankVar = "SLURM_PROCID";
-  l->worldVar = lookup(env, "SLURM_NTASKS") ? "SLURM_NTASKS" : "SLURM_NPROCS";
   if (const std::string* job = lookup(env, "SLURM_JOB_ID")) l->conventionJobId = *job;
-  ISTHMUS_RETURN_IF_ERROR(requireInt(env, l->worldVar, 1, Topology::kMaxRanks, &l->worldSize,
-                                     " (or SLURM_NTASKS): SLURM_PROCID is set but not the task "
-                                     "count; run under srun"));
+  if (!lookup(env, "SLURM_NTASKS") && !lookup(env, "SLURM_NPROCS")) {
+    return invalidArgumentError(
+        "missing SLURM_NTASKS (and SLURM_NPROCS): SLURM_PROCID is set but "
+        "not the task count; run under srun");
+  }
+  l->worldVar = lookup(env, "SLURM_NTASKS") ? "SLURM_NTASKS" : "SLURM_NPROCS";
+  ISTHMUS_RETURN_IF_ERROR(requireInt(env, l->worldVar, 1, Topology::kMaxRanks, &l->worldSize, ""));
   ISTHMUS_RETURN_IF_ERROR(requireInt(env, "SLURM_PROCID", 0, INT_MAX, &l->rank, ""));
   if (l->rank >= l->worldSize) {
     return invalidArgumentError("SLURM_PROCID=", l->rank, " >= ", l->worldVar, "=", l->worldSize);

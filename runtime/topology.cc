@@ -32,12 +32,19 @@ std::string joinErrors(const std::vector<std::string>& errors) {
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
+bool endsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 class TextErrors : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
     // protobuf counts lines and columns from 0; editors count from 1.
-    errors.push_back(strCat("line ", line + 1, ", column ", column + 1, ": ", message));
+    std::string text = message;
+    if (endsWith(text, "got: ")) text += "end of file";
+    errors.push_back(strCat("line ", line + 1, ", column ", column + 1, ": ", text));
   }
   std::vector<std::string> errors;
 };
@@ -57,11 +64,6 @@ Status parseJson(const std::string& json, proto::Topology* out) {
   auto status = google::protobuf::util::JsonStringToMessage(json, out, options);
   if (status.ok()) return okStatus();
   return invalidArgumentError("JSON parse error: ", std::string(status.message()));
-}
-
-bool endsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool looksLikeJson(const std::string& text) {
