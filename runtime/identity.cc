@@ -65,11 +65,11 @@ struct Launch {
   int worldSize = 1;
   int nodeLocalRank = -1;
   int nodeLocalWorldSize = -1;
+  int nodeIndex = -1;
   std::string storeHost;
   int storePort = 0;
   std::string source;
   std::string worldVar;  // the variable worldSize came from, for messages
-  std::string rankVar;
   std::string conventionJobId;
 };
 
@@ -100,7 +100,6 @@ Status readStore(const EnvMap& env, const std::string& hostFallbackVar, Launch* 
 }
 
 Status readTorchrun(const EnvMap& env, Launch* l) {
-  l->rankVar = "RANK";
   l->worldVar = "WORLD_SIZE";
   const bool elastic = lookup(env, "TORCHELASTIC_RUN_ID") != nullptr;
   l->source = !elastic && lookup(env, "ISTHMUS_RANKS_PER_CENTER") ? "isthmus-run" : "torchrun";
@@ -124,12 +123,12 @@ Status readTorchrun(const EnvMap& env, Launch* l) {
   if (p1 && l->nodeLocalRank >= l->worldSize) {
     return invalidArgumentError("LOCAL_RANK=", l->nodeLocalRank, " >= WORLD_SIZE=", l->worldSize);
   }
+  ISTHMUS_RETURN_IF_ERROR(readInt(env, "GROUP_RANK", 0, INT_MAX, &l->nodeIndex, &p1));
   return readStore(env, "", l);
 }
 
 Status readSlurm(const EnvMap& env, Launch* l) {
   l->source = "slurm";
-  l->rankVar = "SLURM_PROCID";
   if (const std::string* job = lookup(env, "SLURM_JOB_ID")) l->conventionJobId = *job;
   if (!lookup(env, "SLURM_NTASKS") && !lookup(env, "SLURM_NPROCS")) {
     return invalidArgumentError(
@@ -145,15 +144,12 @@ Status readSlurm(const EnvMap& env, Launch* l) {
   bool present = false;
   ISTHMUS_RETURN_IF_ERROR(
       readInt(env, "SLURM_LOCALID", 0, l->worldSize - 1, &l->nodeLocalRank, &present));
-  int nodeId = 0;
-  ISTHMUS_RETURN_IF_ERROR(readInt(env, "SLURM_NODEID", 0, INT_MAX, &nodeId, &present));
+  ISTHMUS_RETURN_IF_ERROR(readInt(env, "SLURM_NODEID", 0, INT_MAX, &l->nodeIndex, &present));
   // SLURM_NTASKS_PER_NODE is a plain number only when the user asked for a fixed count.
-  int perNode = 0;
   const std::string* v = lookup(env, "SLURM_NTASKS_PER_NODE");
   int64_t parsed = 0;
   if (v && parseInt(*v, &parsed) && parsed >= 1 && parsed <= l->worldSize) {
-    perNode = static_cast<int>(parsed);
-    l->nodeLocalWorldSize = perNode;
+    l->nodeLocalWorldSize = static_cast<int>(parsed);
   }
   return readStore(env, "SLURM_LAUNCH_NODE_IPADDR", l);
 }
@@ -351,6 +347,7 @@ Result<Identity> identityFromEnvMap(const EnvMap& env, const Topology* topology)
   id.worldSize = l.worldSize;
   id.nodeLocalRank = l.nodeLocalRank;
   id.nodeLocalWorldSize = l.nodeLocalWorldSize;
+  id.nodeIndex = l.nodeIndex;
   id.storeHost = l.storeHost;
   id.storePort = l.storePort;
   id.source = l.source;

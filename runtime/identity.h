@@ -2,9 +2,9 @@
 // the conventions users already have. docs/topology.md lists every variable.
 //
 // Conventions, first match wins:
-//   - torchrun / isthmus-run: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR,
-//     MASTER_PORT. source is "isthmus-run" when ISTHMUS_RANKS_PER_CENTER is also set (the
-//     launcher always sets it) and TORCHELASTIC_RUN_ID is not, else "torchrun".
+//   - torchrun / isthmus-run: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK,
+//     MASTER_ADDR, MASTER_PORT. source is "isthmus-run" when ISTHMUS_RANKS_PER_CENTER is also set
+//     (the launcher always sets it) and TORCHELASTIC_RUN_ID is not, else "torchrun".
 //   - SLURM (srun): SLURM_PROCID, SLURM_NTASKS (or SLURM_NPROCS), SLURM_LOCALID, SLURM_NODEID,
 //     store at MASTER_ADDR (or SLURM_LAUNCH_NODE_IPADDR) and MASTER_PORT. source "slurm".
 // Isthmus variables on top: ISTHMUS_TOPOLOGY (a topology file), ISTHMUS_RANKS_PER_CENTER
@@ -43,6 +43,7 @@ struct Identity {
   // where each emulated center is one node.
   int nodeLocalRank = -1;
   int nodeLocalWorldSize = -1;
+  int nodeIndex = -1;  // this node's index: SLURM_NODEID, torchrun's GROUP_RANK; -1 if unknown
   std::string hostname;
   std::string storeHost;  // empty and storePort 0 only when worldSize == 1 and none was given
   int storePort = 0;

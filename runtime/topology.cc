@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -386,6 +387,10 @@ Result<Topology> Topology::fromJson(const std::string& json) {
 
 Result<Topology> Topology::fromFile(const std::string& path) {
   const std::string context = strCat("topology file ", quoted(path));
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return invalidArgumentError(context, ": is a directory, not a topology file");
+  }
   std::ifstream file(path, std::ios::binary);
   if (!file) {
     return invalidArgumentError(context, ": cannot open: ", std::strerror(errno));
@@ -541,8 +546,13 @@ std::string Topology::describe() const {
   os << "\n";
   for (int c = 0; c < numCenters(); ++c) {
     const CenterInfo& info = centers_[c];
-    os << "  center " << c << " " << quoted(info.name) << ": ranks " << info.firstRank << ".."
-       << info.firstRank + info.size - 1 << " (" << info.size << ")";
+    os << "  center " << c << " " << quoted(info.name) << ": ";
+    if (info.size == 1) {
+      os << "rank " << info.firstRank;
+    } else {
+      os << "ranks " << info.firstRank << ".." << info.firstRank + info.size - 1 << " ("
+         << info.size << ")";
+    }
     if (!info.hosts.empty()) {
       os << ", hosts";
       for (const auto& h : info.hosts) os << " " << h;

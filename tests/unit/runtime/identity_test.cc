@@ -35,8 +35,10 @@ TEST(identity_torchrun, SingleCenterByDefault) {
   EnvMap env = torchrun(3, 4);
   env["LOCAL_RANK"] = "1";
   env["LOCAL_WORLD_SIZE"] = "2";
+  env["GROUP_RANK"] = "1";
   auto id = identityFromEnvMap(env, nullptr);
   ASSERT_TRUE(id.ok()) << id.status().toString();
+  EXPECT_EQ(id->nodeIndex, 1);
   EXPECT_EQ(id->rank, 3);
   EXPECT_EQ(id->worldSize, 4);
   EXPECT_EQ(id->center, 0);
@@ -153,6 +155,7 @@ TEST(identity_slurm, Srun) {
   EXPECT_EQ(id->localRank, 1);
   EXPECT_EQ(id->nodeLocalRank, 1);
   EXPECT_EQ(id->nodeLocalWorldSize, 2);
+  EXPECT_EQ(id->nodeIndex, 2);
   EXPECT_EQ(id->storeHost, "10.1.2.3");
   EXPECT_EQ(id->storePort, 29400);
   EXPECT_EQ(id->jobId, "777");

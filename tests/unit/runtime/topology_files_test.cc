@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "runtime/topology.h"
@@ -109,6 +110,20 @@ TEST(topology_files, MissingFileNamesThePath) {
   EXPECT_EQ(topo.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(topo.status().message(),
               HasSubstr("topology file \"" + path + "\": cannot open: No such file or directory"));
+}
+
+TEST(topology_files, DirectoryOrEmptyFileIsNamed) {
+  const std::string dir = topologyData("");
+  auto topo = Topology::fromFile(dir);
+  ASSERT_FALSE(topo.ok());
+  EXPECT_THAT(topo.status().message(),
+              HasSubstr("topology file \"" + dir + "\": is a directory, not a topology file"));
+  const std::string empty = ::testing::TempDir() + "/empty.textproto";
+  std::ofstream(empty).close();
+  topo = Topology::fromFile(empty);
+  ASSERT_FALSE(topo.ok());
+  EXPECT_THAT(topo.status().message(),
+              HasSubstr("topology file \"" + empty + "\": centers: no centers"));
 }
 
 TEST(topology_files, GoodFilesLoad) {
