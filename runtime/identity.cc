@@ -215,12 +215,9 @@ Result<int> resolveCenterVar(const std::string& value, const Topology& topo) {
 }
 
 // The checks that tie the environment to the topology.
+// `topoName` says where the topology came from, for messages.
 Status checkAgainstTopology(const EnvMap& env, const Launch& l, const Topology& topo,
-                            bool topologyFromSizes, Identity* id) {
-  const std::string* topoPath = lookup(env, "ISTHMUS_TOPOLOGY");
-  const std::string topoName = topoPath && !topologyFromSizes
-                                   ? "the topology in ISTHMUS_TOPOLOGY=" + *topoPath
-                                   : "the topology";
+                            const std::string& topoName, Identity* id) {
   if (topo.worldSize() != l.worldSize) {
     return invalidArgumentError(l.worldVar, "=", l.worldSize, " but ", topoName, " has ",
                                 topo.worldSize(), " ranks (", joinInts(topo.centerSizes()),
@@ -354,13 +351,16 @@ Result<Identity> identityFromEnvMap(const EnvMap& env, const Topology* topology)
   id.hostname = localHostname(env);
 
   std::optional<Topology> built;
-  bool fromSizes = false;
+  std::string topoName = "the given topology";
   if (!topology) {
+    bool fromSizes = false;
     ISTHMUS_ASSIGN_OR_RETURN(Topology t, topologyFromEnvImpl(env, &fromSizes));
     built = std::move(t);
     topology = &*built;
+    const std::string* path = lookup(env, "ISTHMUS_TOPOLOGY");
+    topoName = fromSizes ? "the topology" : "the topology in ISTHMUS_TOPOLOGY=" + *path;
   }
-  ISTHMUS_RETURN_IF_ERROR(checkAgainstTopology(env, l, *topology, fromSizes, &id));
+  ISTHMUS_RETURN_IF_ERROR(checkAgainstTopology(env, l, *topology, topoName, &id));
 
   const std::string* jobVar = lookup(env, "ISTHMUS_JOB_ID");
   if (jobVar) {

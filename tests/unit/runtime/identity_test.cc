@@ -138,6 +138,11 @@ TEST(identity_isthmus_run, GivenTopologyIsUsed) {
   EXPECT_EQ(id->centerName, "east");
   EXPECT_EQ(id->localRank, 0);
   EXPECT_EQ(id->jobId, "two-centers");
+
+  env["ISTHMUS_CENTER"] = "west";
+  EXPECT_THAT(errorOf(env, &*topo), HasSubstr("ISTHMUS_CENTER=west (center 0 'west') but rank 2 is "
+                                              "in center 1 'east' by the given topology's rank "
+                                              "ranges"));
 }
 
 TEST(identity_slurm, Srun) {
