@@ -135,6 +135,12 @@ struct DirectionStats {
   uint64_t latePackets = 0;     // written more than lateToleranceMs after due
   double maxLateMs = 0;         // worst lateness seen
   uint64_t writeErrors = 0;     // write() into dst's wan0 failed
+  uint64_t framesIn = 0;        // read() calls that returned a packet for dst (GSO batching:
+  uint64_t framesOut = 0;       // packetsIn / framesIn segments per system call)
+  double writeBusySec = 0;      // time the writer spent inside write() (kernel receive path)
+  // Frames by how late they were written: < 0.1, 0.25, 0.5, 1, 2, 5, 10 ms, and >= 10 ms.
+  static constexpr int kLateBuckets = 8;
+  uint64_t lateHistogram[kLateBuckets] = {};
 };
 
 struct WanStats {
@@ -168,6 +174,9 @@ class WanEmulation {
   std::string address(int center) const;
   // The TUN interface inside every namespace: "wan0".
   static const char* interfaceName();
+  // The TCP settings the namespaces ended up with, as read back, for the record:
+  // "tcp_congestion_control=cubic tcp_rmem=4096 131072 6291456 tcp_wmem=4096 16384 4194304".
+  const std::string& tcpSettings() const;
 
   // Stops the relay, closes the TUN devices, deletes the namespaces, logs the final counters
   // (a warning when the relay did not keep up). Idempotent.
