@@ -245,6 +245,23 @@ NB_MODULE(_C, m) {
           "reason"_a = "aborted from Python");
 
   m.def(
+      "buffer_info",
+      [](nb::ndarray<> array) {
+        BufferView v = toBufferView(array, "tensor");
+        nb::dict d;
+        d["data"] = reinterpret_cast<uintptr_t>(v.data);
+        d["count"] = v.count;
+        d["dtype"] = std::string(dtypeName(v.dtype));
+        d["memory"] = std::string(memoryKindName(v.memory));
+        d["device"] = v.device;
+        d["bytes"] = v.bytes();
+        return d;
+      },
+      "array"_a,
+      "How the extension sees a tensor (pointer, count, dtype, memory kind): no copy is made, "
+      "so `data` equals the tensor's own data pointer.");
+
+  m.def(
       "init_from_env",
       [](double timeout, const std::string& interCodec, const std::string& intraCodec,
          int lanesPerPeer, size_t pipelineChunkBytes) {

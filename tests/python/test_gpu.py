@@ -1,0 +1,33 @@
+"""GPU: the DDP hook on CUDA tensors (one GPU, 4 processes) gives the same losses as on CPU.
+
+Runs only where torch sees a CUDA device (scripts/gpu/run_python_gpu.sh on a GPU machine)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import expect_ok, run_ranks
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU"),
+]
+
+
+def losses(out: str) -> list[float]:
+    for line in out.splitlines():
+        if "LOSSES " in line:
+            return [float(v) for v in line.split("LOSSES ", 1)[1].split()]
+    raise AssertionError(f"no LOSSES line in:\n{out}")
+
+
+def test_hook_cuda_matches_cpu():
+    cpu = losses(expect_ok(run_ranks("hook_device_worker.py", "cpu", timeout=240)))
+    gpu = losses(expect_ok(run_ranks("hook_device_worker.py", "cuda", timeout=240)))
+    print("cpu", cpu)
+    print("gpu", gpu)
+    assert len(cpu) == len(gpu) == 8
+    for c, g in zip(cpu, gpu):
+        assert abs(g - c) / abs(c) < 1e-3, (c, g)

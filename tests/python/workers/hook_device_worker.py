@@ -1,0 +1,45 @@
+"""2 centers x 2 ranks: DDP + isthmus.torch.hierarchical_hook(int8) with the model on a device.
+
+argv: device ("cpu" or "cuda"). Every rank uses cuda:0 (one GPU, several processes). Rank 0
+prints `LOSSES <l1> <l2> ...` (the training loss every 5 steps, reduced over ranks)."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+import isthmus
+import isthmus.torch as itorch
+from common import ok
+
+device = torch.device("cuda:0" if sys.argv[1] == "cuda" else "cpu")
+torch.set_num_threads(1)
+isthmus.init(timeout=60)
+itorch.init_process_group(timeout=60)
+r = isthmus.rank()
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.Tanh(), torch.nn.Linear(256, 1))
+net = net.to(device)
+ddp = DDP(net, bucket_cap_mb=0.02, broadcast_buffers=False,
+          device_ids=[0] if device.type == "cuda" else None)
+ddp.register_comm_hook(None, itorch.hierarchical_hook(codec="int8"))
+opt = torch.optim.SGD(ddp.parameters(), lr=0.05)
+w_true = torch.randn(64, 1, generator=torch.Generator().manual_seed(7))
+g = torch.Generator().manual_seed(100 + r)
+losses = []
+for step in range(40):
+    x = torch.randn(32, 64, generator=g)  # drawn on the CPU: identical data on either device
+    loss = F.mse_loss(ddp(x.to(device)), (x @ w_true).to(device))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    if step % 5 == 4:
+        lt = torch.tensor([loss.item()])
+        isthmus.allreduce(lt, op="avg", codec="fp32")
+        losses.append(lt.item())
+if r == 0:
+    print("LOSSES " + " ".join(f"{v:.9g}" for v in losses), flush=True)
+ok()
