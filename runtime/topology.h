@@ -21,13 +21,7 @@
 #include <vector>
 
 #include "runtime/core/status.h"
-// protoc output lands under runtime/proto/ once runtime/CMakeLists.txt generates relative to the
-// project root; until then it is proto/topology.pb.h under the same include directory.
-#if __has_include("runtime/proto/topology.pb.h")
 #include "runtime/proto/topology.pb.h"
-#else
-#include "proto/topology.pb.h"
-#endif
 
 namespace isthmus {
 
