@@ -354,6 +354,10 @@ void UcxTransportImpl::laneUp(int peer, int lane, ucp_ep_h ep) {
   p.lanes[lane].inflightBytes = 0;
   p.lastHeard = Clock::now();
   epLane_[ep] = {peer, lane};
+  updateConnected();
+}
+
+void UcxTransportImpl::updateConnected() {
   std::string missing;
   bool all = true;
   for (const auto& q : peers_) {
@@ -362,7 +366,8 @@ void UcxTransportImpl::laneUp(int peer, int lane, ucp_ep_h ep) {
       all = false;
       missing +=
           strCat(" rank ", q.rank, " (", q.lanesUp(), "/",
-                 q.lanesWanted == 0 ? std::string("?") : std::to_string(q.lanesWanted), " lanes)");
+                 q.lanesWanted == 0 ? std::string("?") : std::to_string(q.lanesWanted),
+                 " lanes authenticated", q.rank < opt_.rank ? ", we dial it)" : ", it dials us)");
     }
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -419,6 +419,7 @@ void UcxTransportImpl::checkTimers(Clock::time_point now) {
     std::lock_guard<std::mutex> lock(mu_);
     live = connected_;
   }
+  if (!live) updateConnected();
   if (live) {
     auto keepalive = std::chrono::duration<double>(opt_.keepaliveSeconds);
     auto timeout = std::chrono::duration<double>(opt_.peerTimeoutSeconds);

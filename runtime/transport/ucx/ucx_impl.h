@@ -214,6 +214,7 @@ class UcxTransportImpl : public UcxTransport {
   void refuse(ucp_ep_h ep, EpInfo& info, const std::string& reason);
   void closeEp(ucp_ep_h ep, bool force);
   void laneUp(int peer, int lane, ucp_ep_h ep);
+  void updateConnected();  // recomputes connected_ and missing_
   void recordRefusal(const std::string& line);
   Peer* peerOfEp(ucp_ep_h ep, int* lane);
 
