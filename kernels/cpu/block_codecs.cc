@@ -153,7 +153,8 @@ struct BlockAvx2 {
           int32_t four = _mm_cvtsi128_si32(b);
           std::memcpy(codes + i / 2, &four, 4);
         }
-        if (kEf) d = _mm256_mul_ps(q, vscale);
+        // From the integer, so a code of 0 decodes as +0 (round_ps keeps -0), as everywhere else.
+        if (kEf) d = _mm256_mul_ps(_mm256_cvtepi32_ps(qi), vscale);
       }
       if (kEf) _mm256_storeu_ps(residual + i, _mm256_sub_ps(v, d));
     }

@@ -1,0 +1,98 @@
+// Shared device helpers for the CUDA codecs (internal).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/codec.h"
+#include "kernels/codec_math.h"
+#include "runtime/core/status.h"
+
+namespace isthmus::kernels::cuda::detail {
+
+inline cudaStream_t toStream(StreamHandle s) { return static_cast<cudaStream_t>(s); }
+
+// Status for the last launch on this thread (launch errors are reported synchronously).
+inline Status lastLaunch(const char* what) {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) {
+    return cudaError("kernels::cuda::", what, ": launch failed: ", cudaGetErrorString(e));
+  }
+  return okStatus();
+}
+
+inline unsigned gridFor(uint64_t work, unsigned threads, unsigned perThread = 4) {
+  uint64_t blocks = (work + uint64_t{threads} * perThread - 1) / (uint64_t{threads} * perThread);
+  if (blocks < 1) blocks = 1;
+  if (blocks > 65535u * 32u) blocks = 65535u * 32u;  // grid-stride loops cover the rest
+  return static_cast<unsigned>(blocks);
+}
+
+template <int kDType>
+__device__ __forceinline__ float loadIn(const void* p, size_t i) {
+  if (kDType == static_cast<int>(DType::kFloat16)) {
+    return math::halfToFloat(static_cast<const uint16_t*>(p)[i]);
+  } else if (kDType == static_cast<int>(DType::kBFloat16)) {
+    return math::bf16ToFloat(static_cast<const uint16_t*>(p)[i]);
+  } else {
+    return static_cast<const float*>(p)[i];
+  }
+}
+
+// Decode sink: kMode 0 = acc += v (fp32), 1 = fp32 out, 2 = fp16 out, 3 = bf16 out.
+template <int kMode>
+__device__ __forceinline__ void storeOut(void* p, size_t i, float v) {
+  if (kMode == 0) {
+    float* a = static_cast<float*>(p);
+    a[i] = math::add(a[i], v);
+  } else if (kMode == 1) {
+    static_cast<float*>(p)[i] = v;
+  } else if (kMode == 2) {
+    static_cast<uint16_t*>(p)[i] = math::floatToHalf(v);
+  } else {
+    static_cast<uint16_t*>(p)[i] = math::floatToBf16(v);
+  }
+}
+
+inline int outMode(bool accumulate, DType t) {
+  if (accumulate) return 0;
+  return t == DType::kFloat16 ? 2 : (t == DType::kBFloat16 ? 3 : 1);
+}
+
+// Calls f(std::integral_constant<int, dtype>{}) for a runtime input dtype.
+template <typename F>
+void withInDType(DType t, F&& f) {
+  switch (t) {
+    case DType::kFloat16: f(std::integral_constant<int, 1>{}); break;
+    case DType::kBFloat16: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 0>{}); break;
+  }
+}
+
+template <typename F>
+void withOutMode(int mode, F&& f) {
+  switch (mode) {
+    case 0: f(std::integral_constant<int, 0>{}); break;
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 3>{}); break;
+  }
+}
+
+// Launchers, one file each. payload = msg + header; n elements; all on `s`.
+void launchEncodeCast(CodecId id, const void* x, DType inType, size_t n, float* residual,
+                      uint8_t* payload, cudaStream_t s);
+void launchDecodeCast(CodecId id, const uint8_t* payload, size_t n, void* out, int mode,
+                      cudaStream_t s);
+void launchEncodeBlock(CodecId id, uint32_t block, const void* x, DType inType, size_t n,
+                       float* residual, uint8_t* payload, cudaStream_t s);
+void launchDecodeBlock(CodecId id, uint32_t block, const uint8_t* payload, size_t n, void* out,
+                       int mode, cudaStream_t s);
+Status launchEncodeTopK(uint32_t kept, const void* x, DType inType, size_t n, float* residual,
+                        uint8_t* payload, cudaStream_t s);
+void launchDecodeTopK(const uint8_t* payload, size_t n, uint32_t kept, void* out, int mode,
+                      uint32_t* errorFlag, cudaStream_t s);
+
+}  // namespace isthmus::kernels::cuda::detail
