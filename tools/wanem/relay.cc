@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -26,6 +27,9 @@ namespace isthmus::wanem {
 namespace {
 
 constexpr size_t kMaxPacket = 65536 + 64;
+// A writer that is awake writes packets due within this window now rather than sleeping again
+// for them: it saves a wake-up per packet when packets are due close together.
+constexpr int64_t kEarlyNs = 50000;
 
 struct Counters {
   std::atomic<uint64_t> packetsIn{0}, bytesIn{0}, packetsOut{0}, bytesOut{0};
@@ -208,11 +212,11 @@ void Relay::State::writerLoop(Direction* d) {
       continue;
     }
     int64_t now = monotonicNs();
-    if (p.dueNs > now) {
+    if (p.dueNs > now + kEarlyNs) {
       d->ring.sleepUntil(token, p.dueNs);
       continue;
     }
-    int64_t late = now - p.dueNs;
+    int64_t late = std::max<int64_t>(0, now - p.dueNs);
     PacketInfo info;
     inspectPacket(p.data, p.len, &info);
     static constexpr int64_t kBucketEndsNs[DirectionStats::kLateBuckets - 1] = {
