@@ -9,10 +9,13 @@
 // `run` starts the emulation, runs CMD (in the host namespace, or inside center C's with
 // --center) with ISTHMUS_WAN_* variables naming the namespaces and addresses, and tears
 // everything down when CMD exits or on SIGINT/SIGTERM/SIGHUP (CMD gets the signal, then SIGKILL
-// after 5 s). It exits with CMD's status (128 + signal when a signal ended the run).
+// after 5 s). It exits with CMD's status (128 + signal when a signal ended the run). If this tool
+// is SIGKILLed, CMD gets SIGKILL too (PR_SET_PDEATHSIG) and the namespaces stay until the next
+// start or `isthmus-wanem cleanup` removes them.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -207,12 +210,16 @@ int cmdRun(const Args& args) {
     env.push_back(strCat("ISTHMUS_WAN_ADDR_", c, "=", emu->address(c)));
   }
   std::string nsPath = center >= 0 ? emu->netnsPath(center) : "";
+  pid_t parent = getpid();
   pid_t child = fork();
   if (child < 0) {
     std::fprintf(stderr, "isthmus-wanem: fork: %s\n", std::strerror(errno));
     return finish(*emu, false, 1);
   }
   if (child == 0) {
+    // If this tool is killed (SIGKILL), the command goes too rather than run on, cut off.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
     if (!nsPath.empty()) {
