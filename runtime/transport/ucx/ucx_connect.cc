@@ -90,6 +90,24 @@ void UcxTransportImpl::handleDeferred() {
   }
 }
 
+bool UcxTransportImpl::flushHandshakes(ucp_ep_h ep) {
+  // A data message can overtake our processing of the welcome that preceded it on the same
+  // endpoint (handshakes are deferred, data is handled in the callback): handle this endpoint's
+  // pending handshake messages now, in arrival order. On the dialer, a welcome sends nothing.
+  bool any = false;
+  for (size_t i = 0; i < handshakes_.size();) {
+    if (handshakes_[i].ep == ep) {
+      Deferred m = std::move(handshakes_[i]);
+      handshakes_.erase(handshakes_.begin() + static_cast<std::ptrdiff_t>(i));
+      handleHandshake(m);
+      any = true;
+    } else {
+      ++i;
+    }
+  }
+  return any;
+}
+
 void UcxTransportImpl::accept(ucp_conn_request_h request) {
   ucp_conn_request_attr_t attr{};
   attr.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR;

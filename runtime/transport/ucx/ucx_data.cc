@@ -181,6 +181,7 @@ ucs_status_t UcxTransportImpl::onDataAm(const void* header, size_t headerLength,
   ucp_ep_h ep = (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) ? param->reply_ep : nullptr;
   int lane = 0;
   Peer* p = ep ? peerOfEp(ep, &lane) : nullptr;
+  if (!p && ep && flushHandshakes(ep)) p = peerOfEp(ep, &lane);
   if (!p) {
     auto it = ep ? eps_.find(ep) : eps_.end();
     ISTHMUS_LOG(kWarn) << who() << " dropped a data message from an unauthenticated endpoint "
@@ -360,7 +361,9 @@ void UcxTransportImpl::markPeerLost(Peer& p, Status why) {
 
 ucs_status_t UcxTransportImpl::onPingAm(const ucp_am_recv_param_t* param) {
   ucp_ep_h ep = (param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP) ? param->reply_ep : nullptr;
-  if (Peer* p = ep ? peerOfEp(ep, nullptr) : nullptr) p->lastHeard = Clock::now();
+  Peer* p = ep ? peerOfEp(ep, nullptr) : nullptr;
+  if (!p && ep && flushHandshakes(ep)) p = peerOfEp(ep, nullptr);
+  if (p) p->lastHeard = Clock::now();
   return UCS_OK;
 }
 

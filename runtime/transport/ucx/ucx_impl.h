@@ -191,6 +191,7 @@ class UcxTransportImpl : public UcxTransport {
   void drainCommands();
   bool deferredEmpty() const;
   void handleDeferred();
+  bool flushHandshakes(ucp_ep_h ep);  // handles ep's deferred handshakes now
   void accept(ucp_conn_request_h request);
   void dial(int peer, const std::string& address);
   void failConnect(Status why);
