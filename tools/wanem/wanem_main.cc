@@ -1,6 +1,6 @@
 // isthmus-wanem: run commands over an emulated WAN between network namespaces, and probe it.
 //
-//   isthmus-wanem run --centers N --wan SPEC [--center C] [--stats] -- CMD [ARGS...]
+//   isthmus-wanem run --centers N --wan SPEC [--center C] [--stats] [--stats-json F] -- CMD...
 //   isthmus-wanem up --centers N --wan SPEC [--stats-every SECONDS]
 //   isthmus-wanem echo-server [--bind ADDR] [--port P] [--port-file FILE]
 //   isthmus-wanem probe --connect ADDR:PORT [--count N] [--size BYTES] [--timeout SECONDS]
@@ -39,7 +39,8 @@ namespace {
 
 const char* kUsage =
     "usage:\n"
-    "  isthmus-wanem run --centers N --wan SPEC [--center C] [--stats] -- CMD [ARGS...]\n"
+    "  isthmus-wanem run --centers N --wan SPEC [--center C] [--stats] [--stats-json FILE]\n"
+    "                    -- CMD [ARGS...]\n"
     "      start the emulation, run CMD, tear down when it exits or on Ctrl-C.\n"
     "      CMD runs in the host namespace (or in center C's with --center) and sees\n"
     "      ISTHMUS_WAN_CENTERS, ISTHMUS_WAN_NETNS_<c>, ISTHMUS_WAN_ADDR_<c>, ISTHMUS_WAN_TCP,\n"
@@ -173,11 +174,49 @@ void printRelayCpu() {
                user, sys, wall, (user + sys) / wall);
 }
 
-int finish(WanEmulation& emu, bool printStats, int rc) {
+double relayCpuSeconds() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// The final counters as JSON, for scripts (scripts/wan/validate.py).
+void writeStatsJson(const std::string& path, const WanEmulation& emu, const WanStats& s, int rc) {
+  std::ofstream out(path);
+  double wall = static_cast<double>(monotonicNs() - g_startNs) / 1e9;
+  out << "{\"spec\": \"" << emu.spec().toString() << "\", \"tcp\": \"" << emu.tcpSettings()
+      << "\", \"command_status\": " << rc << ", \"kept_up\": " << (s.keptUp() ? "true" : "false")
+      << ", \"relay_cpu_seconds\": " << relayCpuSeconds() << ", \"wall_seconds\": " << wall
+      << ", \"unroutable\": " << s.unroutable << ", \"tun_tx_dropped\": [";
+  for (size_t c = 0; c < s.tunTxDropped.size(); ++c) out << (c ? ", " : "") << s.tunTxDropped[c];
+  out << "], \"directions\": [";
+  for (size_t i = 0; i < s.directions.size(); ++i) {
+    const DirectionStats& d = s.directions[i];
+    out << (i ? ", " : "") << "{\"src\": " << d.src << ", \"dst\": " << d.dst
+        << ", \"packets_in\": " << d.packetsIn << ", \"bytes_in\": " << d.bytesIn
+        << ", \"packets_out\": " << d.packetsOut << ", \"bytes_out\": " << d.bytesOut
+        << ", \"dropped_loss\": " << d.droppedLoss << ", \"dropped_queue\": " << d.droppedQueue
+        << ", \"dropped_overrun\": " << d.droppedOverrun << ", \"late_packets\": " << d.latePackets
+        << ", \"max_late_ms\": " << d.maxLateMs << ", \"frames_in\": " << d.framesIn
+        << ", \"frames_out\": " << d.framesOut << ", \"write_errors\": " << d.writeErrors
+        << ", \"late_histogram\": [";
+    for (int b = 0; b < DirectionStats::kLateBuckets; ++b) {
+      out << (b ? ", " : "") << d.lateHistogram[b];
+    }
+    out << "]}";
+  }
+  out << "]}\n";
+}
+
+int finish(WanEmulation& emu, bool printStats, int rc, const Args* args = nullptr) {
   Status st = emu.stop();
   WanStats s = emu.stats();
   if (printStats || !s.keptUp()) std::fprintf(stderr, "isthmus-wanem: %s\n", s.toString().c_str());
   if (printStats) printRelayCpu();
+  if (args != nullptr && args->get("--stats-json") != nullptr) {
+    writeStatsJson(*args->get("--stats-json"), emu, s, rc);
+  }
   if (!st.ok()) {
     std::fprintf(stderr, "isthmus-wanem: teardown: %s\n", st.toString().c_str());
     if (rc == 0) rc = 1;
@@ -261,7 +300,7 @@ int cmdRun(const Args& args) {
     }
     if (killAt > 0 && --killAt == 0) kill(child, SIGKILL);
   }
-  return finish(*emu, args.has("--stats"), rc);
+  return finish(*emu, args.has("--stats"), rc, &args);
 }
 
 int cmdUp(const Args& args) {
@@ -285,7 +324,7 @@ int cmdUp(const Args& args) {
       std::fprintf(stderr, "isthmus-wanem: %s\n", emu->stats().toString().c_str());
     }
   }
-  return finish(*emu, true, 0);
+  return finish(*emu, true, 0, &args);
 }
 
 int cmdEchoServer(const Args& args) {
