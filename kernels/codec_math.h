@@ -106,7 +106,8 @@ ISTHMUS_HD float halfToFloat(uint16_t h) {
   uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
   uint32_t e = (h >> 10) & 0x1fu;
   uint32_t m = h & 0x3ffu;
-  if (e == 0x1f) return bitsFloat(sign | 0x7f800000u | (m << 13));
+  // NaN comes out quiet (as F16C's vcvtph2ps does), Inf stays Inf.
+  if (e == 0x1f) return bitsFloat(sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u));
   if (e == 0) {
     float v = mul(static_cast<float>(m), 5.9604644775390625e-08f);  // m * 2^-24, exact
     return bitsFloat(sign | floatBits(v));

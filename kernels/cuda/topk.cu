@@ -94,6 +94,7 @@ __global__ void pickBinKernel(const uint32_t* __restrict__ hist, unsigned bins, 
   const uint32_t rank = st->rank;
   const uint32_t excl = incl - sum;
   const bool mine = rank >= excl && rank < incl;
+  __syncwarp();  // every lane has read st->rank before one of them rewrites it
   if (mine) {
     uint32_t left = rank - excl;
     for (unsigned b = hi; b-- > hi - per;) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/cpu_kernels.h"
 #include "test_util.h"
 
 namespace isthmus::kernels {
@@ -154,6 +155,37 @@ TEST(Edge, TopKSendsNanBeforeLargeFiniteValues) {
     if (i != 17 && i != 18) {
       ASSERT_EQ(d[i], 0.0f);
     }
+  }
+}
+
+}  // namespace
+}  // namespace isthmus::kernels
+
+namespace isthmus::kernels {
+namespace {
+
+TEST(Edge, SignallingNanHalfInputsAreQuietedAlikeOnEveryPath) {
+  std::vector<uint16_t> h(40, 0x3c00);  // 1.0 in fp16
+  h[3] = 0x7c01;                        // signalling NaN
+  h[20] = 0xfd55;                       // negative signalling NaN with payload
+  std::vector<uint8_t> msgs[2];
+  for (const char* name : testing::kAllCodecs) {
+    Codec c = testing::makeCodec(name);
+    for (int portable = 0; portable < 2; ++portable) {
+      cpu::setForcePortable(portable == 1);
+      std::vector<float> r(h.size(), 0.0f);
+      msgs[portable] =
+          testing::encodeOk(c, ConstBufferView(h.data(), h.size(), DType::kFloat16), r.data());
+      auto d = testing::decodeOk(c, msgs[portable], h.size());
+      if (c.id() == CodecId::kTopK) {
+        // k = 1 here and two NaNs: the larger-payload one is sent, the other waits in r.
+        EXPECT_TRUE(std::isnan(d[20]) && std::isnan(r[3])) << name;
+      } else {
+        EXPECT_TRUE(std::isnan(d[3]) && std::isnan(r[3])) << name;
+      }
+    }
+    cpu::setForcePortable(false);
+    EXPECT_EQ(msgs[0], msgs[1]) << name;
   }
 }
 

@@ -1,0 +1,138 @@
+// GPU codec throughput beside a device-to-device cudaMemcpyAsync of the same fp32 buffer.
+//
+// For every size and codec, `reps` rounds each time one copy and then the codec operation with
+// CUDA events on one stream, back to back; the table reports medians. Bandwidth = bytes the
+// operation must read plus write per second, defined as for the CPU (docs/BENCHMARKS.md); for
+// top-k decode-accumulate the acc traffic counts 2 x 32 B per 32-byte sector it touches (the GPU's
+// memory access granularity).
+// Usage: isthmus_bench_kernels_gpu [maxMiB=256] [reps=20]
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kernels/codec.h"
+#include "kernels/cuda_codecs.h"
+
+namespace {
+
+using namespace isthmus;
+using namespace isthmus::kernels;
+
+#define CK(x)                                                              \
+  do {                                                                     \
+    cudaError_t e_ = (x);                                                  \
+    if (e_ != cudaSuccess) {                                               \
+      std::fprintf(stderr, "%s failed: %s\n", #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                        \
+    }                                                                      \
+  } while (0)
+
+float median(std::vector<float> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int maxMiB = argc > 1 ? std::atoi(argv[1]) : 256;
+  const int reps = argc > 2 ? std::atoi(argv[2]) : 20;
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    std::printf("no CUDA device: nothing measured\n");
+    return 0;
+  }
+  cudaDeviceProp prop;
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("device: %s, %d reps per cell, medians\n", prop.name, reps);
+  std::printf("%-22s %-10s %6s %10s %12s %7s %7s\n", "codec", "op", "MiB", "GB/s", "d2d GB/s",
+              "ratio", "B/elem");
+  const char* codecs[] = {"fp32", "fp16", "bf16", "int8", "int4", "fp8", "topk:fraction=0.01"};
+  cudaStream_t s;
+  CK(cudaStreamCreate(&s));
+  cudaEvent_t e0, e1, e2;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  CK(cudaEventCreate(&e2));
+  for (int mib = 1; mib <= maxMiB; mib *= 4) {
+    const size_t n = size_t(mib) << 18;
+    std::vector<float> hx(n);
+    std::mt19937 rng(42);
+    std::normal_distribution<float> nd(0, 1);
+    for (auto& v : hx) v = nd(rng);
+    float *x, *r, *acc, *copy;
+    uint8_t* msg;
+    CK(cudaMalloc(&x, n * 4));
+    CK(cudaMalloc(&r, n * 4));
+    CK(cudaMalloc(&acc, n * 4));
+    CK(cudaMalloc(&copy, n * 4));
+    CK(cudaMalloc(&msg, n * 8 + 64));
+    CK(cudaMemcpy(x, hx.data(), n * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemset(r, 0, n * 4));
+    CK(cudaMemset(acc, 0, n * 4));
+    for (const char* name : codecs) {
+      Codec c = Codec::create(name).value();
+      const size_t cap = c.maxEncodedBytes(n, DType::kFloat32);
+      ConstBufferView xv(x, n, DType::kFloat32, MemoryKind::kCuda, 0);
+      auto w = cuda::encodeWithErrorFeedback(c.spec(), xv, r, msg, cap, s);
+      if (!w.ok()) {
+        std::printf("%s: %s\n", name, w.status().toString().c_str());
+        return 1;
+      }
+      CK(cudaStreamSynchronize(s));
+      std::vector<uint8_t> hmsg(cap);
+      CK(cudaMemcpy(hmsg.data(), msg, cap, cudaMemcpyDeviceToHost));
+      MessageInfo info = inspect(hmsg.data(), cap).value();
+      double accBytes = 8.0 * n;
+      if (c.id() == CodecId::kTopK) {
+        std::set<uint64_t> sectors;
+        for (uint32_t j = 0; j < info.kept; ++j) {
+          uint32_t idx;
+          std::memcpy(&idx, hmsg.data() + kMessageHeaderBytes + 4 * j, 4);
+          sectors.insert(idx / 8);
+        }
+        accBytes = 64.0 * sectors.size();
+      }
+      for (int op = 0; op < 2; ++op) {
+        std::vector<float> tc, tk;
+        for (int i = 0; i < reps + 2; ++i) {
+          CK(cudaEventRecord(e0, s));
+          CK(cudaMemcpyAsync(copy, x, n * 4, cudaMemcpyDeviceToDevice, s));
+          CK(cudaEventRecord(e1, s));
+          if (op == 0) {
+            if (!cuda::encodeWithErrorFeedback(c.spec(), xv, r, msg, cap, s).ok()) return 1;
+          } else {
+            if (!cuda::decodeAccumulate(info, msg, cap, acc, n, nullptr, s).ok()) return 1;
+          }
+          CK(cudaEventRecord(e2, s));
+          CK(cudaEventSynchronize(e2));
+          float a, b;
+          CK(cudaEventElapsedTime(&a, e0, e1));
+          CK(cudaEventElapsedTime(&b, e1, e2));
+          if (i >= 2) {  // two warm-up rounds
+            tc.push_back(a);
+            tk.push_back(b);
+          }
+        }
+        const double bytes = op == 0 ? 12.0 * n + cap : cap + accBytes;
+        const double bw = bytes / (median(tk) * 1e-3), copyBw = 8.0 * n / (median(tc) * 1e-3);
+        std::printf("%-22s %-10s %6d %10.1f %12.1f %7.3f %7.3f\n", name,
+                    op == 0 ? "encode_ef" : "decode_acc", mib, bw / 1e9, copyBw / 1e9, bw / copyBw,
+                    bytes / n);
+      }
+    }
+    CK(cudaFree(x));
+    CK(cudaFree(r));
+    CK(cudaFree(acc));
+    CK(cudaFree(copy));
+    CK(cudaFree(msg));
+  }
+  return 0;
+}
