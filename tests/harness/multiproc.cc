@@ -2,6 +2,7 @@
 // escalates SIGTERM -> SIGKILL on the whole group.
 #include "tests/harness/multiproc.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <limits.h>
@@ -15,6 +16,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #ifndef ISTHMUS_HARNESS_BUILD_DIR
 #define ISTHMUS_HARNESS_BUILD_DIR ""
@@ -225,6 +228,34 @@ int countLines(const std::string& output, const std::string& needle) {
     pos = end + 1;
   }
   return count;
+}
+
+std::vector<int> pidsWithCmdlineContaining(const std::string& needle) {
+  std::vector<int> pids;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) return pids;
+  const int self = getpid();
+  while (dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0 || pid == self) continue;
+    const std::string base = std::string("/proc/") + e->d_name;
+    std::ifstream statFile(base + "/stat");
+    std::string stat;
+    std::getline(statFile, stat);
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] == 'Z') continue;
+    std::ifstream cmdFile(base + "/cmdline", std::ios::binary);
+    std::stringstream cmd;
+    cmd << cmdFile.rdbuf();
+    std::string text = cmd.str();
+    for (auto& c : text) {
+      if (c == '\0') c = ' ';
+    }
+    if (text.find(needle) != std::string::npos) pids.push_back(static_cast<int>(pid));
+  }
+  closedir(dir);
+  return pids;
 }
 
 }  // namespace isthmus::testing

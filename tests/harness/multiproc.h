@@ -88,4 +88,8 @@ std::string selfExePath();
 // Counts lines of `output` that contain `needle`.
 int countLines(const std::string& output, const std::string& needle);
 
+// Pids of live processes (not zombies, not this one) whose command line contains `needle`, for
+// asserting that a test left nothing behind: give the ranks a unique argument and look for it.
+std::vector<int> pidsWithCmdlineContaining(const std::string& needle);
+
 }  // namespace isthmus::testing
