@@ -1,0 +1,601 @@
+#include "collectives/communicator_impl.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "collectives/algorithms.h"
+#include "collectives/descriptor.h"
+#include "collectives/hier_allreduce.h"
+#include "collectives/hier_layout.h"
+#include "collectives/leader_collectives.h"
+#include "collectives/tags.h"
+#include "collectives/work.h"
+#include "kernels/codec.h"
+#include "runtime/core/logging.h"
+
+namespace isthmus::coll {
+
+const char* reduceOpName(ReduceOp op) { return op == ReduceOp::kAvg ? "avg" : "sum"; }
+
+Result<ReduceOp> parseReduceOp(const std::string& name) {
+  if (name == "sum") return ReduceOp::kSum;
+  if (name == "avg" || name == "mean") return ReduceOp::kAvg;
+  return invalidArgumentError("unknown reduce op '", name, "' (expected sum, avg or mean)");
+}
+
+namespace {
+
+constexpr size_t kNoticeBytes = 256;
+constexpr size_t kDefaultChunkBytes = 8u << 20;
+constexpr size_t kDefaultWindowChunks = 8;
+
+std::string humanBytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  std::ostringstream os;
+  os.precision(b < 10 && u > 0 ? 2 : 0);
+  os << std::fixed << b << " " << units[u];
+  return os.str();
+}
+
+struct EfState {
+  size_t count = 0;
+  std::string codec;
+  size_t chunkElems = 0;
+  std::vector<float> r1, r2;
+};
+
+class CommunicatorImpl : public Communicator,
+                         public std::enable_shared_from_this<CommunicatorImpl> {
+ public:
+  CommunicatorImpl(int rank, const Topology& topology, std::unique_ptr<Transport> intra,
+                   std::unique_ptr<Transport> world, const CommunicatorOptions& options)
+      : topology_(topology),
+        rank_(rank),
+        center_(topology.centerOf(rank)),
+        local_(topology.localRank(rank)),
+        intra_(std::move(intra)),
+        world_(std::move(world)),
+        options_(options) {}
+
+  ~CommunicatorImpl() override { shutdown(); }
+
+  Status start() {
+    Transport* nt = noticeTransport();
+    if (nt) {
+      noticeBufs_.assign(nt->size(), std::vector<char>(kNoticeBytes));
+      notices_.resize(nt->size());
+      departed_.assign(nt->size(), false);
+      for (int p = 0; p < nt->size(); ++p) {
+        if (p == nt->rank()) continue;
+        notices_[p] =
+            nt->irecv(p, noticeTag(), noticeBufs_[p].data(), kNoticeBytes, Deadline::infinite());
+      }
+    }
+    executor_ = std::thread([this] { executorLoop(); });
+    watcher_ = std::thread([this] { watcherLoop(); });
+    return okStatus();
+  }
+
+  int rank() const override { return rank_; }
+  int worldSize() const override { return topology_.worldSize(); }
+  int center() const override { return center_; }
+  int numCenters() const override { return topology_.numCenters(); }
+  int localRank() const override { return local_; }
+  int localWorldSize() const override { return topology_.centerSize(center_); }
+  const Topology& topology() const override { return topology_; }
+
+  std::shared_ptr<Work> allreduce(BufferView buffer, ReduceOp op,
+                                  const CollectiveOptions& options) override {
+    CollDescriptor d = baseDescriptor(CollKind::kAllreduce, buffer.count, buffer.dtype, options);
+    d.op = static_cast<uint32_t>(op);
+    Status valid = validateAllreduce(buffer, options);
+    return enqueue(d, valid, options, strCat("allreduce ", humanBytes(buffer.bytes())),
+                   [this, buffer, op, options](uint64_t seq, Deadline dl, TrafficStats* tr) {
+                     return runAllreduce(buffer, op, options, seq, dl, tr);
+                   });
+  }
+
+  std::shared_ptr<Work> reduceScatter(ConstBufferView input, BufferView output, ReduceOp op,
+                                      const CollectiveOptions& options) override {
+    CollDescriptor d =
+        baseDescriptor(CollKind::kReduceScatter, output.count, output.dtype, options);
+    d.op = static_cast<uint32_t>(op);
+    Status valid = validateAllreduce(output, options);
+    if (valid.ok() &&
+        (input.count != output.count * worldSize() || input.dtype != output.dtype ||
+         (input.memory != MemoryKind::kHost && input.memory != MemoryKind::kHostPinned))) {
+      valid = invalidArgumentError("reduce_scatter: input must be host memory of worldSize (",
+                                   worldSize(), ") x output.count (", output.count,
+                                   ") elements of the output's dtype; got ", input.count, " ",
+                                   dtypeName(input.dtype));
+    }
+    return enqueue(d, valid, options, strCat("reduce_scatter ", humanBytes(input.bytes())),
+                   [this, input, output, op, options](uint64_t seq, Deadline dl, TrafficStats* tr) {
+                     // Allreduce a copy, keep this rank's slice (costs one copy of the input).
+                     std::vector<uint8_t> tmp(input.bytes());
+                     if (!tmp.empty()) std::memcpy(tmp.data(), input.data, tmp.size());
+                     BufferView all{tmp.data(), input.count, input.dtype, MemoryKind::kHost};
+                     ISTHMUS_RETURN_IF_ERROR(runAllreduce(all, op, options, seq, dl, tr));
+                     if (output.bytes()) {
+                       std::memcpy(output.data, tmp.data() + output.bytes() * rank_,
+                                   output.bytes());
+                     }
+                     return okStatus();
+                   });
+  }
+
+  std::shared_ptr<Work> allGather(ConstBufferView input, BufferView output,
+                                  const CollectiveOptions& options) override {
+    CollDescriptor d = baseDescriptor(CollKind::kAllGather, input.count, input.dtype, options);
+    Status valid;
+    if (input.onDevice() || output.onDevice()) {
+      valid = notSupportedError("all_gather of GPU buffers is not implemented yet");
+    } else if (output.count != input.count * worldSize() || output.dtype != input.dtype) {
+      valid = invalidArgumentError("all_gather: output must hold worldSize (", worldSize(),
+                                   ") x input.count (", input.count, ") elements of ",
+                                   dtypeName(input.dtype), "; got ", output.count, " ",
+                                   dtypeName(output.dtype));
+    }
+    return enqueue(d, valid, options, strCat("all_gather ", humanBytes(output.bytes())),
+                   [this, input, output](uint64_t seq, Deadline dl, TrafficStats* tr) {
+                     LeaderCall c = leaderCall(seq, dl, tr);
+                     return leaderAllGather(c, input, output);
+                   });
+  }
+
+  std::shared_ptr<Work> broadcast(BufferView buffer, int root,
+                                  const CollectiveOptions& options) override {
+    CollDescriptor d = baseDescriptor(CollKind::kBroadcast, buffer.count, buffer.dtype, options);
+    d.root = root;
+    Status valid;
+    if (root < 0 || root >= worldSize()) {
+      valid =
+          invalidArgumentError("broadcast root ", root, " is not a rank of 0..", worldSize() - 1);
+    } else if (buffer.onDevice()) {
+      valid = notSupportedError("broadcast of GPU buffers is not implemented yet");
+    }
+    return enqueue(d, valid, options, strCat("broadcast ", humanBytes(buffer.bytes())),
+                   [this, buffer, root](uint64_t seq, Deadline dl, TrafficStats* tr) {
+                     LeaderCall c = leaderCall(seq, dl, tr);
+                     return leaderBroadcast(c, buffer, root);
+                   });
+  }
+
+  std::shared_ptr<Work> barrier(const CollectiveOptions& options) override {
+    CollDescriptor d = baseDescriptor(CollKind::kBarrier, 0, DType::kFloat32, options);
+    return enqueue(d, okStatus(), options, "barrier",
+                   [](uint64_t, Deadline, TrafficStats*) { return okStatus(); });
+  }
+
+  std::string describe(size_t count, DType dtype, const CollectiveOptions& options) override;
+
+  TrafficStats traffic() override {
+    std::lock_guard<std::mutex> l(mu_);
+    return traffic_;
+  }
+
+  void abort(Status reason) override {
+    if (reason.ok()) reason = abortedError(who(), " communicator aborted by the caller");
+    fail(reason);
+  }
+
+ private:
+  using Fn = std::function<Status(uint64_t, Deadline, TrafficStats*)>;
+  struct Op {
+    std::shared_ptr<WorkImpl> work;
+    CollDescriptor descriptor;
+    Status valid;
+    double timeout = 0;
+    std::string what;
+    Fn fn;
+  };
+
+  std::string who() const {
+    return strCat("[rank ", rank_, "/", worldSize(), " center ", center_, "]");
+  }
+  Transport* noticeTransport() const { return world_ ? world_.get() : intra_.get(); }
+  static uint64_t noticeTag() { return collTag(kControlSequence, kPhaseControl, 0, 0); }
+  std::string interCodecText(const CollectiveOptions& o) const {
+    return o.interCodec.empty() ? options_.interCodec : o.interCodec;
+  }
+  std::string intraCodecText(const CollectiveOptions& o) const {
+    return o.intraCodec.empty() ? options_.intraCodec : o.intraCodec;
+  }
+  size_t chunkElems(DType dtype) const {
+    size_t bytes = options_.pipelineChunkBytes ? options_.pipelineChunkBytes : kDefaultChunkBytes;
+    return std::max<size_t>(1, bytes / dtypeSize(dtype));
+  }
+
+  CollDescriptor baseDescriptor(CollKind kind, size_t count, DType dtype,
+                                const CollectiveOptions& o) const {
+    CollDescriptor d;
+    d.kind = static_cast<uint32_t>(kind);
+    d.count = count;
+    d.dtype = static_cast<uint32_t>(dtype);
+    if (kind == CollKind::kAllreduce || kind == CollKind::kReduceScatter) {
+      auto spec = kernels::parseCodecSpec(interCodecText(o));
+      d.interCodecHash = hashString(spec.ok() ? spec->toString() : interCodecText(o));
+      d.intraCodecHash = hashString(intraCodecText(o));
+    }
+    return d;
+  }
+
+  Status validateAllreduce(const BufferView& b, const CollectiveOptions& o) const {
+    AllreduceQuery q{b.count, b.dtype, b.memory, numCenters(), worldSize(), false};
+    auto alg = selectAllreduce(q);
+    if (!alg.ok()) return alg.status();
+    if (b.count && !b.data) return invalidArgumentError("allreduce: null buffer of ", b.count);
+    auto spec = kernels::parseCodecSpec(interCodecText(o));
+    if (!spec.ok()) return spec.status().withContext("inter-center codec");
+    auto intra = kernels::parseCodecSpec(intraCodecText(o));
+    if (!intra.ok()) return intra.status().withContext("intra-center codec");
+    if (intra->id != kernels::CodecId::kFp32) {
+      return notSupportedError("intra-center codec '", intraCodecText(o),
+                               "': only exact (fp32) reduction inside a center is implemented");
+    }
+    return okStatus();
+  }
+
+  LeaderCall leaderCall(uint64_t seq, Deadline dl, TrafficStats* tr) {
+    LeaderCall c;
+    c.topology = &topology_;
+    c.rank = rank_;
+    c.intra = intra_.get();
+    c.world = world_.get();
+    c.sequence = seq;
+    c.deadline = dl;
+    c.interBytesSent = &tr->interBytesSent;
+    c.intraBytesSent = &tr->intraBytesSent;
+    return c;
+  }
+
+  std::shared_ptr<Work> enqueue(CollDescriptor d, Status valid, const CollectiveOptions& o,
+                                std::string what, Fn fn) {
+    std::lock_guard<std::mutex> l(mu_);
+    const uint64_t seq = ++sequence_;
+    d.sequence = seq;
+    if (!valid.ok()) d.kind |= 0x80000000u;  // others see the mismatch and fail too
+    std::weak_ptr<CommunicatorImpl> weak = weak_from_this();
+    auto work = std::make_shared<WorkImpl>(seq, [weak](Status s) {
+      if (auto self = weak.lock()) self->fail(s);
+    });
+    Op op{work,
+          d,
+          valid,
+          o.timeoutSeconds > 0 ? o.timeoutSeconds : options_.timeoutSeconds,
+          std::move(what),
+          std::move(fn)};
+    if (stopping_) {
+      work->complete(abortedError(who(), " communicator is shutting down"), {});
+      return work;
+    }
+    queue_.push_back(std::move(op));
+    cv_.notify_all();
+    return work;
+  }
+
+  void executorLoop() {
+    for (;;) {
+      Op op;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        op = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      const std::string ctx = strCat(who(), " ", op.what, " seq=", op.descriptor.sequence);
+      Status failed = failure();
+      if (!failed.ok()) {
+        op.work->complete(failed.withContext(ctx + ": communicator failed earlier"), {});
+        continue;
+      }
+      const auto start = Deadline::Clock::now();
+      Deadline dl = Deadline::afterSeconds(op.timeout);
+      TrafficStats tr;
+      DescriptorExchange ex{&topology_, rank_, intra_.get(), world_.get(), dl};
+      Status s = exchangeAndCheck(ex, op.descriptor);
+      bool commFault = false;
+      if (!s.ok() && s.code() != StatusCode::kInvalidArgument) {
+        commFault = true;
+      } else if (s.ok() && !op.valid.ok()) {
+        s = op.valid;
+      } else if (s.ok()) {
+        s = op.fn(op.descriptor.sequence, dl, &tr);
+        commFault = !s.ok();
+      } else if (!op.valid.ok()) {
+        s = Status(s.code(), s.message() + " (this rank: " + op.valid.message() + ")");
+      }
+      if (commFault) {
+        Status why = failure();
+        if (why.ok()) {
+          fail(s.withContext(ctx));
+          why = failure();
+        }
+        // Report the communicator's failure (the root cause, e.g. which peer was lost), with
+        // how long this collective ran.
+        s = Status(why.code(),
+                   strCat(ctx, ": ", why.message(), " (after ", secondsSince(start), " s)"));
+      } else if (!s.ok()) {
+        s = s.withContext(ctx);
+      }
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        traffic_.interBytesSent += tr.interBytesSent;
+        traffic_.interBytesReceived += tr.interBytesReceived;
+        traffic_.intraBytesSent += tr.intraBytesSent;
+      }
+      op.work->complete(s, tr);
+    }
+  }
+
+  Status runAllreduce(BufferView buffer, ReduceOp op, const CollectiveOptions& o, uint64_t seq,
+                      Deadline dl, TrafficStats* tr) {
+    const int C = numCenters();
+    std::vector<int> sizes = topology_.centerSizes();
+    HierLayout layout(sizes, center_, local_, buffer.count, chunkElems(buffer.dtype));
+    std::optional<kernels::Codec> codec;
+    EfState* ef = nullptr;
+    if (C > 1) {
+      ISTHMUS_ASSIGN_OR_RETURN(kernels::Codec cd, kernels::Codec::create(interCodecText(o)));
+      codec = cd;
+      if (!o.errorFeedbackKey.empty() && cd.id() != kernels::CodecId::kFp32) {
+        ISTHMUS_ASSIGN_OR_RETURN(ef, efState(o.errorFeedbackKey, layout, cd.spec().toString()));
+      }
+    }
+    HierAllreduceArgs a;
+    a.topology = &topology_;
+    a.intra = intra_.get();
+    a.world = world_.get();
+    a.layout = &layout;
+    a.codec = codec ? &*codec : nullptr;
+    a.residual1 = ef ? ef->r1.data() : nullptr;
+    a.residual2 = ef ? ef->r2.data() : nullptr;
+    a.op = op;
+    a.worldSize = worldSize();
+    a.windowChunks = kDefaultWindowChunks;
+    a.sequence = seq;
+    a.deadline = dl;
+    a.onError = [this](const Status& s) { fail(s); };
+    a.park = [this](std::shared_ptr<void> p) {
+      std::lock_guard<std::mutex> l(mu_);
+      graveyard_.push_back(std::move(p));
+    };
+    return runHierAllreduce(a, buffer, tr);
+  }
+
+  Result<EfState*> efState(const std::string& key, const HierLayout& layout,
+                           const std::string& codec) {
+    std::lock_guard<std::mutex> l(mu_);
+    EfState& s = ef_[key];
+    if (s.r1.empty() && s.r2.empty() && s.count == 0) {
+      s.count = layout.count();
+      s.codec = codec;
+      s.chunkElems = layout.chunkElems();
+      s.r1.assign(layout.residual1Size(), 0.0f);
+      s.r2.assign(layout.residual2Size(), 0.0f);
+    } else if (s.count != layout.count() || s.codec != codec ||
+               s.chunkElems != layout.chunkElems()) {
+      return invalidArgumentError("error-feedback key '", key, "' holds state for ", s.count,
+                                  " elements with codec ", s.codec, "; this call has ",
+                                  layout.count(), " elements with codec ", codec,
+                                  " (use one key per tensor)");
+    }
+    return &s;
+  }
+
+  Status failure() {
+    std::lock_guard<std::mutex> l(mu_);
+    return failed_;
+  }
+
+  // Fails the communicator once: tell every peer, then abort the transports.
+  void fail(const Status& s) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!failed_.ok()) return;
+      failed_ = s;
+    }
+    ISTHMUS_LOG(kWarn) << who() << " communicator failed: " << s.toString();
+    sendNotices(1, s);
+    if (world_) world_->abort(s);
+    if (intra_) intra_->abort(s);
+  }
+
+  void sendNotices(char kind, const Status& s) {
+    Transport* nt = noticeTransport();
+    if (!nt) return;
+    std::vector<char> msg(kNoticeBytes, 0);
+    msg[0] = kind;
+    msg[1] = static_cast<char>(s.code());
+    std::string text = s.message().substr(0, kNoticeBytes - 3);
+    std::memcpy(msg.data() + 2, text.data(), text.size());
+    Deadline dl = Deadline::afterSeconds(1.0);
+    std::vector<std::shared_ptr<Request>> reqs;
+    for (int p = 0; p < nt->size(); ++p) {
+      if (p == nt->rank()) continue;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (departed_[p]) continue;
+      }
+      reqs.push_back(nt->isend(p, noticeTag(), msg.data(), kNoticeBytes, dl));
+    }
+    for (auto& r : reqs) (void)r->wait(dl);
+  }
+
+  void watcherLoop() {
+    Transport* nt = noticeTransport();
+    if (!nt) return;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        watcherCv_.wait_for(l, std::chrono::milliseconds(20), [&] { return watcherStop_; });
+        if (watcherStop_) return;
+      }
+      for (int p = 0; p < nt->size(); ++p) {
+        auto& r = notices_[p];
+        if (!r || !r->test()) continue;
+        Status st = r->status();
+        r.reset();
+        bool departed;
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          departed = departed_[p];
+        }
+        if (st.ok()) {
+          const char* m = noticeBufs_[p].data();
+          std::string text(m + 2, strnlen(m + 2, kNoticeBytes - 2));
+          if (m[0] == 0) {
+            std::lock_guard<std::mutex> l(mu_);
+            departed_[p] = true;
+          } else {
+            fail(Status(static_cast<StatusCode>(m[1]),
+                        strCat(text, " (reported to ", who(), " by rank ", p, ")")));
+          }
+        } else if (!departed && st.code() != StatusCode::kAborted) {
+          fail(st);
+        }
+      }
+    }
+  }
+
+  void shutdown() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stopping_ = true;
+      cv_.notify_all();
+    }
+    if (executor_.joinable()) executor_.join();
+    if (failure().ok()) sendNotices(0, okStatus());
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      watcherStop_ = true;
+      watcherCv_.notify_all();
+    }
+    if (watcher_.joinable()) watcher_.join();
+    notices_.clear();
+    world_.reset();
+    intra_.reset();
+    graveyard_.clear();
+  }
+
+  const Topology topology_;
+  const int rank_, center_, local_;
+  std::unique_ptr<Transport> intra_, world_;
+  const CommunicatorOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable cv_, watcherCv_;
+  std::deque<Op> queue_;
+  uint64_t sequence_ = 0;
+  bool stopping_ = false, watcherStop_ = false;
+  Status failed_;
+  TrafficStats traffic_;
+  std::map<std::string, EfState> ef_;
+  std::vector<std::shared_ptr<void>> graveyard_;
+  std::vector<std::vector<char>> noticeBufs_;
+  std::vector<std::shared_ptr<Request>> notices_;
+  std::vector<bool> departed_;
+  std::thread executor_, watcher_;
+};
+
+std::string CommunicatorImpl::describe(size_t count, DType dtype, const CollectiveOptions& o) {
+  const int C = numCenters();
+  std::vector<int> sizes = topology_.centerSizes();
+  HierLayout L(sizes, center_, local_, count, chunkElems(dtype));
+  std::ostringstream os;
+  AllreduceQuery q{count, dtype, MemoryKind::kHost, C, worldSize(), false};
+  auto alg = selectAllreduce(q);
+  os << who() << " allreduce of " << count << " x " << dtypeName(dtype) << " ("
+     << humanBytes(static_cast<double>(count) * dtypeSize(dtype)) << ")\n";
+  os << "  algorithm: " << (alg.ok() ? *alg : alg.status().toString()) << "\n";
+  os << "  topology: " << C << " center(s) of [";
+  for (size_t c = 0; c < sizes.size(); ++c) os << (c ? "," : "") << sizes[c];
+  os << "] ranks; " << L.numSlots() << " slot(s) per chunk\n";
+  os << "  pipeline: " << L.numChunks() << " chunk(s) of up to " << L.chunkElems()
+     << " elements, at most " << kDefaultWindowChunks << " in flight\n";
+  const int k = localWorldSize();
+  os << "  1. intra reduce-scatter: "
+     << (k > 1 ? strCat("ring over ", k, " ranks, fp32 partials")
+               : std::string("none (one rank in this center)"))
+     << "; this rank owns slots [" << L.firstSlot(center_, local_) << ", "
+     << L.lastSlot(center_, local_) << ") of each chunk (" << L.residual1Size()
+     << " elements in all)\n";
+  if (C > 1) {
+    auto codec = kernels::Codec::create(interCodecText(o));
+    std::string name = codec.ok() ? codec->spec().toString() : codec.status().toString();
+    size_t sent = 0;
+    if (codec.ok()) {
+      for (size_t i = 0; i < L.numChunks(); ++i) {
+        for (int j = L.firstSlot(center_, local_); j < L.lastSlot(center_, local_); ++j) {
+          for (int p = 0; p < C; ++p) {
+            size_t n = L.piece(i, j, p).size();
+            if (p != center_ && n) sent += codec->maxEncodedBytes(n, DType::kFloat32);
+          }
+          size_t mine = L.piece(i, j, center_).size();
+          if (mine) sent += (C - 1) * codec->maxEncodedBytes(mine, DType::kFloat32);
+        }
+      }
+    }
+    os << "  2. inter exchange per slot among the slot's owners in " << C << " centers: codec "
+       << name
+       << ", encode once (EF residual 1) -> all-to-all -> owner decode-accumulates in fp32 in "
+          "center order -> re-encode once (EF residual 2) -> all-gather; every rank decodes the "
+          "same bytes\n";
+    os << "     this rank sends " << humanBytes(static_cast<double>(sent))
+       << " across centers; error feedback: "
+       << (o.errorFeedbackKey.empty()
+               ? std::string("off (no key)")
+               : strCat("key '", o.errorFeedbackKey, "', ", L.residual1Size() + L.residual2Size(),
+                        " fp32 residual elements"))
+       << "\n";
+  } else {
+    os << "  2. inter exchange: none (one center)\n";
+  }
+  os << "  3. intra all-gather: "
+     << (k > 1 ? strCat("ring over ", k, " ranks in ", dtypeName(dtype)) : std::string("none"))
+     << "\n";
+  if (intra_) os << "  intra transport: " << intra_->describe() << "\n";
+  if (world_) os << "  world transport: " << world_->describe() << "\n";
+  return os.str();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Communicator>> createFromTransports(int rank, const Topology& topology,
+                                                           std::unique_ptr<Transport> intra,
+                                                           std::unique_ptr<Transport> world,
+                                                           const CommunicatorOptions& options) {
+  if (rank < 0 || rank >= topology.worldSize()) {
+    return invalidArgumentError("rank ", rank, " outside the topology's ", topology.worldSize(),
+                                " ranks");
+  }
+  const int c = topology.centerOf(rank);
+  if (topology.centerSize(c) > 1 && (!intra || intra->size() != topology.centerSize(c) ||
+                                     intra->rank() != topology.localRank(rank))) {
+    return invalidArgumentError("rank ", rank, ": the intra transport must be the center's group");
+  }
+  if (topology.numCenters() > 1 &&
+      (!world || world->size() != topology.worldSize() || world->rank() != rank)) {
+    return invalidArgumentError("rank ", rank, ": the world transport must span every rank");
+  }
+  auto comm = std::make_shared<CommunicatorImpl>(rank, topology, std::move(intra), std::move(world),
+                                                 options);
+  ISTHMUS_RETURN_IF_ERROR(comm->start());
+  return std::shared_ptr<Communicator>(comm);
+}
+
+}  // namespace isthmus::coll

@@ -1,0 +1,331 @@
+#include "collectives/hier_allreduce.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "collectives/dtype_math.h"
+#include "collectives/ring.h"
+#include "collectives/tags.h"
+
+namespace isthmus::coll {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+using Requests = std::vector<std::shared_ptr<Request>>;
+
+struct SlotWork {
+  int slot = 0;
+  Range range;                  // tensor elements
+  float* data = nullptr;        // fp32 values of the slot (the segment's storage)
+  std::vector<Bytes> encoded;   // [C] pieces of this rank's center sum, encoded once
+  std::vector<Bytes> incoming;  // [C] this rank's piece from every center
+  Bytes reduced;                // this rank's piece, summed over centers, encoded once
+  std::vector<Bytes> gathered;  // [C] reduced pieces from every owner
+  Requests allToAllRecvs, allGatherRecvs;
+};
+
+struct ChunkWork {
+  size_t index = 0;
+  Range range;
+  Range segment;
+  std::vector<float> segmentScratch;  // fp32 segment when the tensor is not fp32
+  float* segmentData = nullptr;
+  std::vector<SlotWork> slots;
+  Requests sends;
+};
+using ChunkPtr = std::shared_ptr<ChunkWork>;
+
+class ChunkQueue {
+ public:
+  void push(ChunkPtr c) {
+    std::lock_guard<std::mutex> l(mu_);
+    q_.push_back(std::move(c));
+    cv_.notify_all();
+  }
+  void close() {
+    std::lock_guard<std::mutex> l(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  // Null once closed and drained.
+  ChunkPtr pop() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return !q_.empty() || closed_; });
+    if (q_.empty()) return nullptr;
+    ChunkPtr c = std::move(q_.front());
+    q_.pop_front();
+    return c;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<ChunkPtr> q_;
+  bool closed_ = false;
+};
+
+class Schedule {
+ public:
+  Schedule(const HierAllreduceArgs& a, BufferView buffer) : a_(a), L_(*a.layout), buf_(buffer) {}
+
+  Status run(TrafficStats* traffic) {
+    std::thread tb([&] { stageB(); });
+    std::thread tc([&] { stageC(); });
+    stageA();
+    tb.join();
+    tc.join();
+    traffic->interBytesSent += interSent_[0] + interSent_[1];
+    traffic->interBytesReceived += interReceived_[0] + interReceived_[1];
+    traffic->intraBytesSent += intraSent_[0] + intraSent_[1];
+    std::lock_guard<std::mutex> l(mu_);
+    if (!error_.ok() && a_.park) {
+      for (auto& c : live_) a_.park(c);
+      a_.park(ring_);
+    }
+    return error_;
+  }
+
+ private:
+  int numCenters() const { return L_.numCenters(); }
+  int me() const { return L_.center(); }
+  bool failed() {
+    std::lock_guard<std::mutex> l(mu_);
+    return !error_.ok();
+  }
+  void fail(const Status& s) {
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (error_.ok()) {
+        error_ = s;
+        first = true;
+      }
+      windowCv_.notify_all();
+    }
+    q1_.close();
+    q2_.close();
+    if (first && a_.onError) a_.onError(s);
+  }
+  int peerOf(int center, int slot) const {
+    return a_.topology->globalRank(center, L_.slotOwner(center, slot));
+  }
+
+  // ---- stage A: intra reduce-scatter, encode, post the all-to-all ----------------------------
+  void stageA() {
+    for (size_t i = 0; i < L_.numChunks(); ++i) {
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        windowCv_.wait(l, [&] { return inFlight_ < a_.windowChunks || !error_.ok(); });
+        if (!error_.ok()) break;
+        ++inFlight_;
+      }
+      auto c = std::make_shared<ChunkWork>();
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        live_.push_back(c);
+      }
+      Status s = reduceScatterAndPost(*c, i);
+      if (!s.ok()) {
+        fail(s.withContext(strCat("chunk ", i)));
+        break;
+      }
+      (numCenters() > 1 ? q1_ : q2_).push(c);
+    }
+    q1_.close();  // with one center stage B then just closes q2_ behind the last chunk
+  }
+
+  Status reduceScatterAndPost(ChunkWork& c, size_t i) {
+    c.index = i;
+    c.range = L_.chunk(i);
+    c.segment = L_.segment(i, me(), L_.localRank());
+    if (buf_.dtype == DType::kFloat32) {
+      c.segmentData = static_cast<float*>(buf_.data) + c.segment.begin;
+    } else {
+      c.segmentScratch.resize(c.segment.size());
+      c.segmentData = c.segmentScratch.data();
+    }
+    if (a_.intra) {
+      RingCall call{a_.intra, a_.sequence, static_cast<uint32_t>(i), a_.deadline, &intraSent_[0]};
+      ISTHMUS_RETURN_IF_ERROR(
+          ringReduceScatter(call, buf_, L_.localSegments(i), c.segmentData, ring_.get()));
+    } else {
+      toFloat(ConstBufferView(buf_).slice(c.segment.begin, c.segment.size()), c.segmentData);
+    }
+    if (numCenters() == 1) return okStatus();
+    const int C = numCenters();
+    for (int j = L_.firstSlot(me(), L_.localRank()); j < L_.lastSlot(me(), L_.localRank()); ++j) {
+      c.slots.emplace_back();
+      SlotWork& w = c.slots.back();
+      w.slot = j;
+      w.range = L_.slot(i, j);
+      w.data = c.segmentData + (w.range.begin - c.segment.begin);
+      w.encoded.resize(C);
+      w.incoming.resize(C);
+      const uint64_t tag = collTag(a_.sequence, kPhaseInterAllToAll, i, j);
+      const size_t myPiece = L_.piece(i, j, me()).size();
+      for (int p = 0; p < C; ++p) {
+        if (p == me() || myPiece == 0) continue;
+        w.incoming[p].resize(a_.codec->maxEncodedBytes(myPiece, DType::kFloat32));
+        w.allToAllRecvs.push_back(a_.world->irecv(peerOf(p, j), tag, w.incoming[p].data(),
+                                                  w.incoming[p].size(), a_.deadline));
+        interReceived_[0] += w.incoming[p].size();
+      }
+      for (int p = 0; p < C; ++p) {
+        const Range pr = L_.piece(i, j, p);
+        if (pr.empty()) continue;
+        ConstBufferView x(w.data + (pr.begin - w.range.begin), pr.size(), DType::kFloat32);
+        Bytes& out = w.encoded[p];
+        out.resize(a_.codec->maxEncodedBytes(pr.size(), DType::kFloat32));
+        Result<size_t> n =
+            a_.residual1
+                ? a_.codec->encodeWithErrorFeedback(
+                      x, a_.residual1 + L_.residual1Offset(i, j) + (pr.begin - w.range.begin),
+                      out.data(), out.size())
+                : a_.codec->encode(x, out.data(), out.size());
+        if (!n.ok()) return n.status().withContext("encode for the inter all-to-all");
+        if (p == me()) continue;
+        c.sends.push_back(a_.world->isend(peerOf(p, j), tag, out.data(), out.size(), a_.deadline));
+        interSent_[0] += out.size();
+      }
+    }
+    return okStatus();
+  }
+
+  // ---- stage B: owner reduces its piece, re-encodes once, posts the all-gather ---------------
+  void stageB() {
+    while (ChunkPtr c = q1_.pop()) {
+      Status s = reduceAndPost(*c);
+      if (!s.ok()) {
+        fail(s.withContext(strCat("chunk ", c->index)));
+        break;
+      }
+      q2_.push(c);
+    }
+    q2_.close();
+  }
+
+  Status reduceAndPost(ChunkWork& c) {
+    const int C = numCenters();
+    const size_t i = c.index;
+    for (SlotWork& w : c.slots) {
+      ISTHMUS_RETURN_IF_ERROR(
+          waitAll(w.allToAllRecvs, a_.deadline).withContext("inter all-to-all receive"));
+      const Range pr = L_.piece(i, w.slot, me());
+      const uint64_t tag = collTag(a_.sequence, kPhaseInterAllGather, i, w.slot);
+      w.gathered.resize(C);
+      for (int p = 0; p < C; ++p) {
+        const size_t n = L_.piece(i, w.slot, p).size();
+        if (p == me() || n == 0) continue;
+        w.gathered[p].resize(a_.codec->maxEncodedBytes(n, DType::kFloat32));
+        w.allGatherRecvs.push_back(a_.world->irecv(peerOf(p, w.slot), tag, w.gathered[p].data(),
+                                                   w.gathered[p].size(), a_.deadline));
+        interReceived_[1] += w.gathered[p].size();
+      }
+      if (pr.empty()) continue;
+      // The piece's own fp32 values were encoded already: reuse their storage as accumulator.
+      float* acc = w.data + (pr.begin - w.range.begin);
+      std::fill(acc, acc + pr.size(), 0.0f);
+      for (int q = 0; q < C; ++q) {
+        const Bytes& msg = q == me() ? w.encoded[q] : w.incoming[q];
+        Status s = kernels::decodeAccumulateMessage(msg.data(), msg.size(), acc, pr.size());
+        if (!s.ok()) {
+          return s.withContext(
+              strCat("decoding center ", q, "'s piece from rank ", peerOf(q, w.slot)));
+        }
+        if (q != me()) Bytes().swap(w.incoming[q]);
+      }
+      ConstBufferView x(acc, pr.size(), DType::kFloat32);
+      w.reduced.resize(a_.codec->maxEncodedBytes(pr.size(), DType::kFloat32));
+      Result<size_t> n = a_.residual2 ? a_.codec->encodeWithErrorFeedback(
+                                            x, a_.residual2 + L_.residual2Offset(i, w.slot),
+                                            w.reduced.data(), w.reduced.size())
+                                      : a_.codec->encode(x, w.reduced.data(), w.reduced.size());
+      if (!n.ok()) return n.status().withContext("encode for the inter all-gather");
+      for (int p = 0; p < C; ++p) {
+        if (p == me()) continue;
+        c.sends.push_back(a_.world->isend(peerOf(p, w.slot), tag, w.reduced.data(),
+                                          w.reduced.size(), a_.deadline));
+        interSent_[1] += w.reduced.size();
+      }
+    }
+    return okStatus();
+  }
+
+  // ---- stage C: decode the reduced pieces, round, intra all-gather, release ------------------
+  void stageC() {
+    while (ChunkPtr c = q2_.pop()) {
+      Status s = finish(*c);
+      if (!s.ok()) {
+        fail(s.withContext(strCat("chunk ", c->index)));
+        break;
+      }
+      std::lock_guard<std::mutex> l(mu_);
+      for (auto it = live_.begin(); it != live_.end(); ++it) {
+        if (it->get() == c.get()) {
+          live_.erase(it);
+          break;
+        }
+      }
+      --inFlight_;
+      windowCv_.notify_all();
+    }
+  }
+
+  Status finish(ChunkWork& c) {
+    const int C = numCenters();
+    const size_t i = c.index;
+    for (SlotWork& w : c.slots) {
+      ISTHMUS_RETURN_IF_ERROR(
+          waitAll(w.allGatherRecvs, a_.deadline).withContext("inter all-gather receive"));
+      for (int p = 0; p < C; ++p) {
+        const Range pr = L_.piece(i, w.slot, p);
+        if (pr.empty()) continue;
+        const Bytes& msg = p == me() ? w.reduced : w.gathered[p];
+        BufferView out{w.data + (pr.begin - w.range.begin), pr.size(), DType::kFloat32};
+        Status s = kernels::decodeMessage(msg.data(), msg.size(), out);
+        if (!s.ok()) {
+          return s.withContext(strCat("decoding the reduced piece of rank ", peerOf(p, w.slot)));
+        }
+      }
+    }
+    if (a_.op == ReduceOp::kAvg) {
+      divideInPlace(c.segmentData, c.segment.size(), static_cast<float>(a_.worldSize));
+    }
+    if (buf_.dtype != DType::kFloat32) {
+      fromFloat(c.segmentData, buf_.slice(c.segment.begin, c.segment.size()));
+    }
+    if (a_.intra) {
+      RingCall call{a_.intra, a_.sequence, static_cast<uint32_t>(i), a_.deadline, &intraSent_[1]};
+      ISTHMUS_RETURN_IF_ERROR(ringAllGather(call, buf_, L_.localSegments(i)));
+    }
+    return waitAll(c.sends, a_.deadline).withContext("inter send");
+  }
+
+  const HierAllreduceArgs& a_;
+  const HierLayout& L_;
+  BufferView buf_;
+  ChunkQueue q1_, q2_;
+  std::mutex mu_;
+  std::condition_variable windowCv_;
+  size_t inFlight_ = 0;
+  Status error_;
+  std::vector<ChunkPtr> live_;
+  std::shared_ptr<RingScratch> ring_ = std::make_shared<RingScratch>();
+  // Per stage (A, B/C) so no two threads share a counter.
+  uint64_t interSent_[2] = {0, 0};
+  uint64_t interReceived_[2] = {0, 0};
+  uint64_t intraSent_[2] = {0, 0};
+};
+
+}  // namespace
+
+Status runHierAllreduce(const HierAllreduceArgs& args, BufferView buffer, TrafficStats* traffic) {
+  if (args.layout->numChunks() == 0) return okStatus();
+  Schedule s(args, buffer);
+  return s.run(traffic);
+}
+
+}  // namespace isthmus::coll
