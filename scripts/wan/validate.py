@@ -59,6 +59,15 @@ def run_case(cli, spec, script, args, tmp):
     return s
 
 
+def tcp_label(tcp):
+    """'tcp_congestion_control=cubic tcp_rmem=a b c tcp_wmem=a b c' -> 'cubic, rmem/wmem max 32/4 MiB'."""
+    words = tcp.replace("=", " ").split()
+    cc = words[words.index("tcp_congestion_control") + 1]
+    rmem = int(words[words.index("tcp_rmem") + 3]) >> 20
+    wmem = int(words[words.index("tcp_wmem") + 3]) >> 20
+    return f"{cc}, rmem/wmem max {rmem}/{wmem} MiB"
+
+
 def relay_summary(s):
     late = sum(d["late_packets"] for d in s["directions"])
     sent = sum(d["packets_out"] for d in s["directions"])
@@ -133,7 +142,7 @@ def main():
                 spec = f"rate={name},rtt=40ms{extra}"
                 r = iperf(cli, spec, 8, secs, omit, tmp)
                 ratio = r["goodput"] / rate
-                emit(f"| `{spec}` | {r['stats']['tcp']} | {r['goodput'] / 1e9:.3f} Gbit/s | "
+                emit(f"| `{spec}` | {tcp_label(r['stats']['tcp'])} | {r['goodput'] / 1e9:.3f} Gbit/s | "
                      f"{ratio * 100:.1f}% | {ratio / WIRE_EFFICIENCY * 100:.1f}% | {r['retrans']} | "
                      f"{r['cpu_cores']:.2f} | {relay_summary(r['stats'])} | {r['stats']['load']:.1f} | "
                      f"{'yes' if ratio >= 0.95 else 'NO'} |")
@@ -163,7 +172,7 @@ def main():
             for streams, extra in ((1, ""), (8, ""), (1, ",tcpbuf=128m")):
                 spec = f"rate=1gbit,rtt=80ms{extra}"
                 r = iperf(cli, spec, streams, lfp_secs, 3, tmp)
-                emit(f"| {streams} (`{spec}`) | {r['stats']['tcp']} | {r['goodput'] / 1e9:.3f} Gbit/s | "
+                emit(f"| {streams} (`{spec}`) | {tcp_label(r['stats']['tcp'])} | {r['goodput'] / 1e9:.3f} Gbit/s | "
                      f"{r['retrans']} | {relay_summary(r['stats'])} | {r['stats']['load']:.1f} |")
             emit()
         if args.only in (None, "loss"):
