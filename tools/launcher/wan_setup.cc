@@ -4,6 +4,7 @@
 
 #ifdef ISTHMUS_LAUNCHER_HAVE_WANEM
 #include "tools/wanem/wan_emulation.h"
+#include "tools/wanem/wan_topology.h"
 #endif
 
 namespace isthmus::launcher {
@@ -33,24 +34,10 @@ Result<std::unique_ptr<WanSetup>> WanSetup::start(int numCenters, const std::str
                                                   const Topology& topology) {
   auto parsed = wanem::parseWanSpec(spec);
   if (!parsed.ok()) return parsed.status().withContext("--wan");
-  wanem::WanSpec wan = *parsed;
-  // Links the topology declares override the spec's defaults for their pair.
-  std::vector<wanem::PairLink> links;
-  for (int a = 0; a < topology.numCenters(); ++a) {
-    for (int b = a + 1; b < topology.numCenters(); ++b) {
-      auto link = topology.link(a, b);
-      if (!link) continue;
-      wanem::PairLink p;
-      p.a = a;
-      p.b = b;
-      p.bandwidthGbps = link->bandwidthGbps;
-      p.rttMs = link->rttMs;
-      p.lossPercent = link->lossPercent;
-      p.jitterMs = link->jitterMs;
-      links.push_back(p);
-    }
-  }
-  if (!links.empty()) wan = wanem::wanSpecFromLinks(wan, links);
+  // The topology's links override the spec's defaults for their pair; per-pair sections
+  // written in --wan itself ("0-1:rate=...") win over both.
+  wanem::WanSpec wan = wanem::wanSpecFromTopology(*parsed, topology);
+  for (const auto& [pair, link] : parsed->perPair) wan.perPair[pair] = link;
   ISTHMUS_RETURN_IF_ERROR(wanem::validateWanSpec(wan, numCenters).withContext("--wan"));
   ISTHMUS_ASSIGN_OR_RETURN(auto em, wanem::WanEmulation::start(numCenters, wan));
   return std::unique_ptr<WanSetup>(new WanemSetup(std::move(em)));

@@ -2,7 +2,8 @@
 // emulated links. Compiled against tools/wanem when the build has it; otherwise start() says
 // that --wan is not available in this build.
 //
-// start() parses the --wan spec, overlays the links a topology file declares (per pair), and
+// start() parses the --wan spec, overlays the links the topology gives (its declared links and
+// default_link override the spec's defaults; per-pair sections of the spec win over both), and
 // creates the namespaces. netnsPath(c) is what a rank of center c setns()es into before exec;
 // address(c) is center c's address on the emulated WAN (the store listens on address(0) inside
 // center 0). stop() tears everything down; the destructor calls it. One thread owns an instance.

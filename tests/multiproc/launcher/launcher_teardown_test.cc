@@ -48,10 +48,10 @@ ChildProcess startLauncher(const std::vector<std::string>& args) {
   });
 }
 
-// Waits until `count` processes carry the token (the ranks are up).
+// Waits until `count` ranks carry the token (the launcher's command line carries it too).
 bool ranksUp(const std::string& token, size_t count) {
   for (int i = 0; i < 500; ++i) {
-    if (pidsWithCmdlineContaining(token).size() >= count) return true;
+    if (pidsWithCmdlineContaining(token).size() >= count + 1) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
