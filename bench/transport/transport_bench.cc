@@ -1,7 +1,8 @@
 // isthmus_transport_bench: UCX transport bandwidth / latency between two ranks.
 //
 //   isthmus_transport_bench --mode bw|lat [--sizes 4096,65536,...] [--lanes L] [--chunk BYTES]
-//                           [--window-mb MB] [--bytes-per-size MB]
+//                           [--window-mb MB] [--bytes-per-size MB] [--iters N] [--warmup N]
+//                           [--link-gbps G --link-rtt-ms MS]
 //
 // Without RANK/WORLD_SIZE in the environment it forks rank 1 itself and hosts a TCP store on
 // loopback; under isthmus-run (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set) each rank is a
@@ -35,6 +36,10 @@ struct Args {
   size_t chunk = 1u << 20;
   double windowMb = 0;  // per lane; 0 = default
   double bytesPerSizeMb = 1024;
+  int iters = 0;        // 0: from bytesPerSizeMb
+  int warmup = 2;       // messages per size before timing
+  double linkGbps = 0;  // > 0: windows from this link's bandwidth-delay product
+  double linkRttMs = 0;
 };
 
 std::vector<size_t> defaultSizes() {
@@ -59,6 +64,14 @@ bool parse(int argc, char** argv, Args* a) {
       a->chunk = std::stoull(next());
     } else if (k == "--window-mb") {
       a->windowMb = std::stod(next());
+    } else if (k == "--iters") {
+      a->iters = std::stoi(next());
+    } else if (k == "--warmup") {
+      a->warmup = std::stoi(next());
+    } else if (k == "--link-gbps") {
+      a->linkGbps = std::stod(next());
+    } else if (k == "--link-rtt-ms") {
+      a->linkRttMs = std::stod(next());
     } else if (k == "--bytes-per-size") {
       a->bytesPerSizeMb = std::stod(next());
     } else {
@@ -90,6 +103,9 @@ int runRank(const Args& a, int rank, std::shared_ptr<Store> store) {
   o.secret = std::getenv("ISTHMUS_JOB_SECRET") ? "" : "bench-secret";
   o.chunkBytes = a.chunk;
   o.defaultLink.lanes = a.lanes;
+  if (a.linkGbps > 0) {
+    o.defaultLink = linkParamsFromRate(a.linkGbps, a.linkRttMs, a.lanes, a.chunk);
+  }
   if (a.windowMb > 0)
     o.defaultLink.windowBytesPerLane = static_cast<size_t>(a.windowMb * (1 << 20));
   auto t = UcxTransport::create(o, Deadline::afterSeconds(60));
@@ -112,7 +128,8 @@ int runRank(const Args& a, int rank, std::shared_ptr<Store> store) {
     } else {
       iters = static_cast<int>(std::min(1000.0, std::max(3.0, total / 16 / size)));
     }
-    const int warm = 2;
+    if (a.iters > 0) iters = a.iters;
+    const int warm = a.warmup;
     const int window =
         static_cast<int>(std::max<size_t>(1, std::min<size_t>(8, (512u << 20) / size)));
     std::vector<std::vector<uint8_t>> bufs(a.mode == "bw" && rank == 1 ? window : 1,
@@ -122,6 +139,7 @@ int runRank(const Args& a, int rank, std::shared_ptr<Store> store) {
     if (a.mode == "bw") {
       for (int round = 0; round < 2; ++round) {  // round 0 = warm-up
         int n = round == 0 ? warm : iters;
+        if (n == 0) continue;
         if (rank == 0) {
           t0 = now();
           std::deque<std::shared_ptr<Request>> inflight;
@@ -197,7 +215,8 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, &a)) {
     std::fprintf(stderr,
                  "usage: isthmus_transport_bench --mode bw|lat [--sizes a,b,...] [--lanes L] "
-                 "[--chunk BYTES] [--window-mb MB] [--bytes-per-size MB]\n");
+                 "[--chunk BYTES] [--window-mb MB] [--bytes-per-size MB] [--iters N] "
+                 "[--warmup N] [--link-gbps G --link-rtt-ms MS]\n");
     return 2;
   }
   if (std::getenv("RANK") && std::getenv("WORLD_SIZE")) {

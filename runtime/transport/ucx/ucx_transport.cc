@@ -23,7 +23,10 @@ PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t c
   PeerLinkParams p;
   p.lanes = std::max(1, lanes);
   double bdp = gbps * 1e9 / 8.0 * rttMs / 1e3;
-  double perLane = 1.5 * bdp / p.lanes;
+  // A rendezvous chunk occupies its window from the sender's request to the receiver's
+  // acknowledgement: about two round trips plus its transfer time. To keep the link busy the
+  // lanes together need ~2x the bandwidth-delay product in flight; 3x leaves slack.
+  double perLane = 3.0 * bdp / p.lanes;
   p.windowBytesPerLane = std::max<size_t>(2 * chunkBytes, static_cast<size_t>(std::ceil(perLane)));
   return p;
 }
@@ -108,7 +111,8 @@ int Peer::lanesUp() const {
 UcxTransportImpl::UcxTransportImpl(UcxTransportOptions options) : opt_(std::move(options)) {
   if (opt_.host.empty()) {
     const char* h = std::getenv("ISTHMUS_UCX_HOST");
-    opt_.host = (h && *h) ? h : "127.0.0.1";
+    const char* w = std::getenv("ISTHMUS_WAN_ADDRESS");  // set by isthmus-run --wan
+    opt_.host = (h && *h) ? h : (w && *w) ? w : "127.0.0.1";
   }
   flipChunk_ = opt_.testHooks.flipPayloadByteOfChunk;
   if (const char* f = std::getenv("ISTHMUS_TEST_FLIP_CHUNK"); f && *f) flipChunk_ = std::atoll(f);

@@ -41,8 +41,9 @@ struct PeerLinkParams {
   size_t windowBytesPerLane = 64u << 20;
 };
 
-// Lanes and window for a link of `gbps` and `rttMs`: the window per lane is the bandwidth-delay
-// product split over the lanes, times 1.5 for slack, at least two chunks.
+// Lanes and window for a link of `gbps` and `rttMs`: the window per lane is 3x the
+// bandwidth-delay product split over the lanes (a rendezvous chunk holds its window for about two
+// round trips plus its transfer), at least two chunks.
 PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t chunkBytes);
 
 // Test hooks: deliberately wrong behaviour, for the security and integrity tests only.
@@ -64,7 +65,8 @@ struct UcxTransportOptions {
   std::string secret;
   std::vector<std::string> codecs;  // codec names this rank supports (sent in the handshake)
 
-  // Address to listen on and publish. Empty: ISTHMUS_UCX_HOST, else 127.0.0.1.
+  // Address to listen on and publish. Empty: ISTHMUS_UCX_HOST, else ISTHMUS_WAN_ADDRESS (set
+  // by isthmus-run --wan to the center's emulated address), else 127.0.0.1.
   std::string host;
   // UCX transports (UCX_TLS) for this context. Empty: UCX's default. UCX_TLS in the environment
   // always wins. Between emulated centers this must be "tcp" (shared memory bypasses the link).
