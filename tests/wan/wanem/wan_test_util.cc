@@ -143,6 +143,17 @@ Result<uint64_t> transferAndHash(const std::string& fromNsPath, const std::strin
   return hash;
 }
 
+std::string commandOutput(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
 std::vector<std::string> ipNetnsList() {
   std::vector<std::string> names;
   FILE* p = popen("ip netns list 2>/dev/null", "r");

@@ -25,6 +25,9 @@ Result<uint64_t> transferAndHash(const std::string& fromNsPath, const std::strin
                                  const std::string& toAddress, const std::vector<uint8_t>& bytes,
                                  Deadline deadline);
 
+// stdout of a shell command.
+std::string commandOutput(const std::string& command);
+
 // `ip netns list` names (first word of each line).
 std::vector<std::string> ipNetnsList();
 // Those of our naming scheme whose owner pid is in `owners`.

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 
@@ -88,6 +89,18 @@ TEST_F(WanemTest, TwoCentersExchangeBytesIntactWithTheDelay) {
   auto listed = ipNetnsList();
   EXPECT_NE(join(listed).find(emu->netnsName(0)), std::string::npos);
   EXPECT_NE(join(listed).find(emu->netnsName(1)), std::string::npos);
+
+  // Only lo and wan0 inside, and the only route is the emulated WAN's /24.
+  for (int c = 0; c < 2; ++c) {
+    std::string links = testing::commandOutput("ip -n " + emu->netnsName(c) + " -o link show");
+    EXPECT_NE(links.find(" lo: "), std::string::npos) << links;
+    EXPECT_NE(links.find(" wan0: "), std::string::npos) << links;
+    EXPECT_EQ(std::count(links.begin(), links.end(), '\n'), 2) << links;
+    std::string routes = testing::commandOutput("ip -n " + emu->netnsName(c) + " -4 route show");
+    EXPECT_EQ(routes,
+              "10.77.0.0/24 dev wan0 proto kernel scope link src " + emu->address(c) + " \n")
+        << routes;
+  }
 
   auto bytes = randomBytes(4 << 20, 1);
   auto hash = testing::transferAndHash(emu->netnsPath(0), emu->netnsPath(1), emu->address(1), bytes,
