@@ -38,8 +38,9 @@ __device__ __forceinline__ float valueAt(const void* x, const float* r, size_t i
 }
 
 template <int kIn, bool kEf>
-__global__ void fusedHistKernel(const void* __restrict__ x, size_t n, float* __restrict__ r,
-                                uint32_t* __restrict__ hist) {
+__global__ void __launch_bounds__(kThreads)
+    fusedHistKernel(const void* __restrict__ x, size_t n, float* __restrict__ r,
+                    uint32_t* __restrict__ hist) {
   __shared__ uint32_t local[kBins];
   for (unsigned b = threadIdx.x; b < kBins; b += blockDim.x) local[b] = 0;
   __syncthreads();
@@ -59,9 +60,10 @@ __global__ void fusedHistKernel(const void* __restrict__ x, size_t n, float* __r
 }
 
 template <int kIn, bool kEf>
-__global__ void refineHistKernel(const void* __restrict__ x, size_t n, const float* __restrict__ r,
-                                 const SelectState* __restrict__ st, int shift, uint32_t binMask,
-                                 uint32_t* __restrict__ hist) {
+__global__ void __launch_bounds__(kThreads)
+    refineHistKernel(const void* __restrict__ x, size_t n, const float* __restrict__ r,
+                     const SelectState* __restrict__ st, int shift, uint32_t binMask,
+                     uint32_t* __restrict__ hist) {
   __shared__ uint32_t local[kBins];
   for (unsigned b = threadIdx.x; b < kBins; b += blockDim.x) local[b] = 0;
   __syncthreads();
@@ -110,9 +112,10 @@ __global__ void pickBinKernel(const uint32_t* __restrict__ hist, unsigned bins, 
 }
 
 template <int kIn, bool kEf>
-__global__ void tileCountKernel(const void* __restrict__ x, size_t n, const float* __restrict__ r,
-                                const SelectState* __restrict__ st, uint32_t* __restrict__ gt,
-                                uint32_t* __restrict__ eq) {
+__global__ void __launch_bounds__(kThreads)
+    tileCountKernel(const void* __restrict__ x, size_t n, const float* __restrict__ r,
+                    const SelectState* __restrict__ st, uint32_t* __restrict__ gt,
+                    uint32_t* __restrict__ eq) {
   using Reduce = cub::BlockScan<uint32_t, kThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   const uint32_t t = st->prefix;
@@ -136,13 +139,15 @@ __global__ void tileCountKernel(const void* __restrict__ x, size_t n, const floa
 }
 
 // Exclusive scan of both count arrays in place, by one block.
-__global__ void tileScanKernel(uint32_t* __restrict__ gt, uint32_t* __restrict__ eq, size_t tiles) {
-  using Scan = cub::BlockScan<unsigned long long, 1024>;
+constexpr unsigned kScanThreads = 256;
+__global__ void __launch_bounds__(kScanThreads)
+    tileScanKernel(uint32_t* __restrict__ gt, uint32_t* __restrict__ eq, size_t tiles) {
+  using Scan = cub::BlockScan<unsigned long long, kScanThreads>;
   __shared__ typename Scan::TempStorage tmp;
   __shared__ unsigned long long carry[2];
   if (threadIdx.x == 0) carry[0] = carry[1] = 0;
   __syncthreads();
-  for (size_t base = 0; base < tiles; base += 1024) {
+  for (size_t base = 0; base < tiles; base += kScanThreads) {
     size_t i = base + threadIdx.x;
     for (int a = 0; a < 2; ++a) {
       uint32_t* arr = a == 0 ? gt : eq;
@@ -158,11 +163,11 @@ __global__ void tileScanKernel(uint32_t* __restrict__ gt, uint32_t* __restrict__
 }
 
 template <int kIn, bool kEf>
-__global__ void tileWriteKernel(const void* __restrict__ x, size_t n, float* __restrict__ r,
-                                const SelectState* __restrict__ st,
-                                const uint32_t* __restrict__ gtBefore,
-                                const uint32_t* __restrict__ eqBefore, uint32_t kept,
-                                uint8_t* __restrict__ payload) {
+__global__ void __launch_bounds__(kThreads)
+    tileWriteKernel(const void* __restrict__ x, size_t n, float* __restrict__ r,
+                    const SelectState* __restrict__ st, const uint32_t* __restrict__ gtBefore,
+                    const uint32_t* __restrict__ eqBefore, uint32_t kept,
+                    uint8_t* __restrict__ payload) {
   using Scan = cub::BlockScan<uint32_t, kThreads>;
   __shared__ typename Scan::TempStorage tmp;
   const uint32_t t = st->prefix;
@@ -236,7 +241,7 @@ Status runTopK(uint32_t kept, const void* x, size_t n, float* r, uint8_t* payloa
   refineHistKernel<kIn, kEf><<<grid, kThreads, 0, s>>>(x, n, r, st, 0, 511, hist);
   pickBinKernel<<<1, 32, 0, s>>>(hist, 512, 0, st);
   tileCountKernel<kIn, kEf><<<static_cast<unsigned>(tiles), kThreads, 0, s>>>(x, n, r, st, gt, eq);
-  tileScanKernel<<<1, 1024, 0, s>>>(gt, eq, tiles);
+  tileScanKernel<<<1, kScanThreads, 0, s>>>(gt, eq, tiles);
   tileWriteKernel<kIn, kEf>
       <<<static_cast<unsigned>(tiles), kThreads, 0, s>>>(x, n, r, st, gt, eq, kept, payload);
   Status launched = lastLaunch("topk encode");
