@@ -2,14 +2,19 @@
 //
 // Every test checks that `ip netns list` shows no namespace of ours afterwards. Assertions are on
 // correctness (bytes intact, delay present, clean teardown), never on speed.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include "tests/wan/wanem/wan_test_util.h"
@@ -175,6 +180,36 @@ TEST_F(WanemTest, PerPairSettingsAndIntraCenterTrafficUntouched) {
   for (size_t i = 0; i < after.directions.size(); ++i) {
     EXPECT_EQ(after.directions[i].packetsIn, before.directions[i].packetsIn);
   }
+}
+
+TEST_F(WanemTest, PacketsTheRelayNeverReadIsReportedAsFallingBehind) {
+  // One center: no relay reader runs, so datagrams to a center that does not exist pile up in
+  // wan0 until the device drops them. The emulator must report that, not hide it.
+  auto emu = start(1, "rate=1gbit,rtt=10ms");
+  ASSERT_NE(emu, nullptr);
+  EXPECT_TRUE(emu->stats().keptUp());
+  Status st = runInNetns(emu->netnsPath(0), [&]() -> Status {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return internalError("socket: ", std::strerror(errno));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(9);
+    inet_pton(AF_INET, "10.77.0.99", &sa.sin_addr);
+    char payload[32] = {};
+    for (int i = 0; i < 6000; ++i) {
+      sendto(fd, payload, sizeof(payload), 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    }
+    close(fd);
+    return okStatus();
+  });
+  ASSERT_TRUE(st.ok()) << st.toString();
+  WanStats s = emu->stats();
+  ASSERT_EQ(s.tunTxDropped.size(), 1u);
+  EXPECT_GT(s.tunTxDropped[0], 0u) << s.toString();
+  EXPECT_FALSE(s.keptUp());
+  EXPECT_NE(s.toString().find("RELAY FELL BEHIND"), std::string::npos) << s.toString();
+  ASSERT_TRUE(emu->stop().ok());
+  EXPECT_GT(emu->stats().tunTxDropped[0], 0u) << "final counters kept after stop";
 }
 
 TEST_F(WanemTest, StaleNamespacesOfDeadOwnersGoLiveOnesStay) {
