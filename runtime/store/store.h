@@ -47,6 +47,7 @@ std::shared_ptr<Store> makePrefixStore(std::shared_ptr<Store> base, const std::s
 
 // Barrier through a store: every one of `worldSize` participants calls it with the same name;
 // returns when all have arrived or the deadline passes (kTimeout naming how many arrived).
+// A name serves one barrier per store: add a sequence number to meet again ("step/12").
 Status storeBarrier(Store& store, const std::string& name, int worldSize, Deadline deadline);
 
 }  // namespace isthmus

@@ -180,6 +180,11 @@ class TcpStoreServer::Impl {
   }
 
   void flushOut(Conn& conn) {
+    // Replies pile up only for a client that sends requests without reading the answers.
+    if (conn.out.size() > 4 * options_.maxFrameBytes + kHeaderBytes) {
+      dropConn(conn, strCat(conn.out.size(), " bytes of replies unread"), true);
+      return;
+    }
     while (!conn.out.empty()) {
       ssize_t n = send(conn.fd, conn.out.data(), conn.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
@@ -296,8 +301,11 @@ class TcpStoreServer::Impl {
           }
           if (!r.done()) return malformed();
         }
-        w.deadline =
-            num < 0 ? Deadline::infinite() : Deadline::after(std::chrono::milliseconds(num));
+        // Negative or absurdly long (over ~30 years, which would overflow the clock): no limit.
+        constexpr int64_t kMaxTimeoutMs = int64_t{1} << 40;
+        w.deadline = num < 0 || num > kMaxTimeoutMs
+                         ? Deadline::infinite()
+                         : Deadline::after(std::chrono::milliseconds(num));
         conn.wait = std::move(w);
         conn.parked = true;
         if (tryFinishWait(conn)) return;
