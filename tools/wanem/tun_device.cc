@@ -31,11 +31,12 @@ Status ifreqIoctl(int sock, unsigned long req, struct ifreq* ifr, const char* wh
   return okStatus();
 }
 
-Status setUp(int sock, const char* ifname) {
+// Brings ifname up; clearFlags are turned off at the same time.
+Status setUp(int sock, const char* ifname, short clearFlags = 0) {
   struct ifreq ifr {};
   std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
   ISTHMUS_RETURN_IF_ERROR(ifreqIoctl(sock, SIOCGIFFLAGS, &ifr, "SIOCGIFFLAGS"));
-  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  ifr.ifr_flags = static_cast<short>((ifr.ifr_flags | IFF_UP) & ~clearFlags);
   return ifreqIoctl(sock, SIOCSIFFLAGS, &ifr, "SIOCSIFFLAGS(up)");
 }
 
@@ -103,7 +104,8 @@ Result<int> createTun(const TunSetup& setup) {
     ifr.ifr_qlen = setup.txQueueLen;
     st = ifreqIoctl(sock, SIOCSIFTXQLEN, &ifr, "SIOCSIFTXQLEN");
   }
-  if (st.ok()) st = setUp(sock, name);
+  // No multicast on the WAN device: no IGMP reports wandering into the relay.
+  if (st.ok()) st = setUp(sock, name, IFF_MULTICAST);
   close(sock);
   if (!st.ok()) {
     close(fd);

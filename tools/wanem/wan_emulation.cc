@@ -259,9 +259,10 @@ Result<std::unique_ptr<WanEmulation>> WanEmulation::start(int numCenters, const 
       TunSetup setup;
       setup.ifname = kIfName;
       setup.address = addressOf(c);
+      // IPv6 off for devices created from now on (wan0; lo keeps ::1), before wan0 comes up:
+      // no router solicitations wandering into the relay. Absent IPv6 is fine too.
+      (void)writeSysctl("net.ipv6.conf.default.disable_ipv6", "1");
       ISTHMUS_ASSIGN_OR_RETURN(*fdOut, createTun(setup));
-      // IPv6 off on the WAN device: no router solicitations wandering into the relay.
-      (void)writeSysctl(strCat("net.ipv6.conf.", kIfName, ".disable_ipv6"), "1");
       ISTHMUS_ASSIGN_OR_RETURN(report, applyTcpSettings(spec.tcp));
       return counters->open(kIfName);
     });
