@@ -105,6 +105,39 @@ ISTHMUS_TARGET_AVX2 inline __m256i e4m3Codes8(__m256 t) {
   return _mm256_or_si256(sign, _mm256_blendv_epi8(normal, subCode, isSub));
 }
 
+// The value e4m3Codes8(t) decodes to (e4m3ToFloat), computed from t without a table: the same
+// mantissa rounding, kept in float bits. t is already clamped to [-448, 448].
+ISTHMUS_TARGET_AVX2 inline __m256 e4m3Rounded8(__m256 t) {
+  __m256i u = _mm256_castps_si256(t);
+  __m256i a = _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff));
+  __m256i sign = _mm256_andnot_si256(_mm256_set1_epi32(0x7fffffff), u);
+  __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(a, 20), _mm256_set1_epi32(1));
+  __m256i r = _mm256_add_epi32(_mm256_add_epi32(a, _mm256_set1_epi32(0x7ffff)), lsb);
+  __m256i normal = _mm256_and_si256(r, _mm256_set1_epi32(static_cast<int>(0xfff00000u)));
+  __m256 sub = _mm256_round_ps(_mm256_mul_ps(_mm256_castsi256_ps(a), _mm256_set1_ps(512.0f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  sub = _mm256_mul_ps(sub, _mm256_set1_ps(0.001953125f));
+  __m256i isSub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3c800000), a);
+  __m256i mag = _mm256_blendv_epi8(normal, _mm256_castps_si256(sub), isSub);
+  return _mm256_castsi256_ps(_mm256_or_si256(mag, sign));
+}
+
+// e4m3ToFloat for eight codes (zero-extended to 32-bit lanes).
+ISTHMUS_TARGET_AVX2 inline __m256 e4m3Decode8(__m256i c) {
+  __m256i sign = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x80)), 24);
+  __m256i e = _mm256_and_si256(_mm256_srli_epi32(c, 3), _mm256_set1_epi32(0xf));
+  __m256i m = _mm256_and_si256(c, _mm256_set1_epi32(7));
+  __m256i normal = _mm256_or_si256(
+      _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(120)), 23), _mm256_slli_epi32(m, 20));
+  __m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(0.001953125f));
+  __m256i isSub = _mm256_cmpeq_epi32(e, _mm256_setzero_si256());
+  __m256i mag = _mm256_blendv_epi8(normal, _mm256_castps_si256(sub), isSub);
+  __m256i isNan =
+      _mm256_cmpeq_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7f)), _mm256_set1_epi32(0x7f));
+  mag = _mm256_blendv_epi8(mag, _mm256_set1_epi32(0x7fc00000), isNan);
+  return _mm256_castsi256_ps(_mm256_or_si256(mag, sign));
+}
+
 template <CodecId kId, DType kIn, bool kEf>
 struct BlockAvx2 {
   ISTHMUS_TARGET_AVX2 static float absmax(const void* x, const float* residual, size_t from,
@@ -128,7 +161,6 @@ struct BlockAvx2 {
     const float levels = kId == CodecId::kInt8 ? 127.0f : (kId == CodecId::kInt4 ? 7.0f : 448.0f);
     const __m256 vinv = _mm256_set1_ps(inv), vscale = _mm256_set1_ps(scale);
     const __m256 hi = _mm256_set1_ps(levels), lo = _mm256_set1_ps(-levels);
-    const float* table = e4m3Table().v;
     for (size_t i = from; i < to; i += 8) {
       __m256 v = load8(x, kIn, i);
       if (kEf) v = _mm256_add_ps(v, _mm256_loadu_ps(residual + i));
@@ -138,7 +170,7 @@ struct BlockAvx2 {
         __m256i c = e4m3Codes8(t);
         __m128i c16 = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(codes + i), _mm_packus_epi16(c16, c16));
-        if (kEf) d = _mm256_mul_ps(_mm256_i32gather_ps(table, c, 4), vscale);
+        if (kEf) d = _mm256_mul_ps(e4m3Rounded8(t), vscale);
       } else {
         __m256 q = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         __m256i qi = _mm256_cvtps_epi32(q);
@@ -162,25 +194,45 @@ struct BlockAvx2 {
 };
 
 template <CodecId kId, DType kIn, bool kEf>
-void encodeBlocksAvx2(uint32_t block, ConstBufferView x, float* residual, uint8_t* payload) {
+ISTHMUS_TARGET_AVX2 void encodeBlocksAvx2(uint32_t block, ConstBufferView x, float* residual,
+                                          uint8_t* payload) {
+  using K = BlockAvx2<kId, kIn, kEf>;
   const size_t n = x.count;
   const uint64_t nb = detail::numBlocks(n, block);
   uint8_t* codes = payload + nb * 4;
   const float levels = levelsOf(kId);
   for (uint64_t bi = 0; bi < nb; ++bi) {
-    size_t from = bi * block, to = from + block < n ? from + block : n;
-    size_t vecTo = from + ((to - from) & ~size_t{7});
-    float absmax = BlockAvx2<kId, kIn, kEf>::absmax(x.data, residual, from, vecTo);
-    float tail = blockAbsmaxScalar(x, residual, vecTo, to);
-    uint32_t m = math::floatBits(absmax), t = math::floatBits(tail);
-    math::BlockScale b = math::blockScale(math::bitsFloat(m > t ? m : t), levels);
-    std::memcpy(payload + bi * 4, &b.scale, 4);
-    if (math::isFinite(b.scale) && b.scale != 0.0f && !b.useDivide) {
-      BlockAvx2<kId, kIn, kEf>::quantize(x.data, residual, codes, from, vecTo, b.inv, b.scale);
-      encodeRangeScalar(kId, b, x, residual, codes, vecTo, to);
-    } else {
-      encodeRangeScalar(kId, b, x, residual, codes, from, to);
+    const size_t from = bi * block;
+    const bool full = from + block <= n;
+    const size_t to = full ? from + block : n;
+    const size_t vecTo = full ? to : from + ((to - from) & ~size_t{7});
+    uint32_t m = math::floatBits(K::absmax(x.data, residual, from, vecTo));
+    if (!full) {
+      uint32_t t = math::floatBits(blockAbsmaxScalar(x, residual, vecTo, to));
+      m = m > t ? m : t;
     }
+    if (m < 0x7f800000u) {
+      // Finite block: scale and inverse with one division instruction (both lanes IEEE-exact,
+      // the same values math::blockScale computes).
+      const float absmax = math::bitsFloat(m);
+      __m128 q = _mm_div_ps(_mm_setr_ps(absmax, levels, 0.0f, 0.0f),
+                            _mm_setr_ps(levels, absmax, 1.0f, 1.0f));
+      const float scale = _mm_cvtss_f32(q);
+      const float inv = _mm_cvtss_f32(_mm_shuffle_ps(q, q, 1));
+      if (scale != 0.0f && math::isFinite(inv)) {
+        std::memcpy(payload + bi * 4, &scale, 4);
+        K::quantize(x.data, residual, codes, from, vecTo, inv, scale);
+        if (!full) {
+          math::BlockScale b{scale, inv, false};
+          encodeRangeScalar(kId, b, x, residual, codes, vecTo, to);
+        }
+        continue;
+      }
+    }
+    // Special blocks (zero, tiny, non-finite): the portable path, on every build.
+    math::BlockScale b = math::blockScale(math::bitsFloat(m), levels);
+    std::memcpy(payload + bi * 4, &b.scale, 4);
+    encodeRangeScalar(kId, b, x, residual, codes, from, to);
   }
 }
 
@@ -211,7 +263,6 @@ struct DecodeBlocksAvx2 {
   ISTHMUS_TARGET_AVX2 void run() {
     const uint64_t nb = detail::numBlocks(n, block);
     const uint8_t* codes = payload + nb * 4;
-    const float* table = e4m3Table().v;
     const __m128i eight = _mm_set1_epi8(8), low = _mm_set1_epi8(0x0f);
     for (uint64_t bi = 0; bi < nb; ++bi) {
       size_t from = bi * block, to = from + block < n ? from + block : n;
@@ -234,7 +285,7 @@ struct DecodeBlocksAvx2 {
           c = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
         } else {
           __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + i));
-          c = _mm256_i32gather_ps(table, _mm256_cvtepu8_epi32(b), 4);
+          c = e4m3Decode8(_mm256_cvtepu8_epi32(b));
         }
         store8<kAcc, kOut>(out, i, _mm256_mul_ps(c, vscale));
       }
