@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,7 +18,7 @@ namespace {
 
 // What the child reports through the status pipe before it dies.
 struct ChildFailure {
-  int stage;  // 1 = setns, 2 = exec, 3 = parent died
+  int stage;  // 1 = setns, 2 = exec, 3 = parent died, 4 = sysfs of the namespace
   int err;
 };
 
@@ -93,6 +94,14 @@ Result<RankProcess> spawnRank(const RankSpec& spec) {
       int nsFd = open(netns, O_RDONLY | O_CLOEXEC);
       if (nsFd < 0 || setns(nsFd, CLONE_NEWNET) != 0) failChild(statusFd, 1, errno);
       close(nsFd);
+      // As `ip netns exec` does: a private mount namespace with a fresh /sys, so that
+      // /sys/class/net lists this namespace's interfaces (UCX enumerates devices there).
+      if (unshare(CLONE_NEWNS) != 0 ||
+          mount("none", "/", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
+        failChild(statusFd, 4, errno);
+      }
+      umount2("/sys", MNT_DETACH);
+      if (mount("isthmus-netns", "/sys", "sysfs", 0, nullptr) != 0) failChild(statusFd, 4, errno);
     }
     // dup2 clears close-on-exec on the new descriptors 1 and 2.
     if (dup2(outPipe[1], STDOUT_FILENO) < 0 || dup2(errPipe[1], STDERR_FILENO) < 0) {
@@ -128,6 +137,10 @@ Result<RankProcess> spawnRank(const RankSpec& spec) {
                            ": ", std::strerror(failure.err));
     }
     if (failure.stage == 3) return internalError("rank ", spec.rank, ": launcher went away");
+    if (failure.stage == 4) {
+      return internalError("rank ", spec.rank, ": cannot mount the sysfs of network namespace ",
+                           spec.netnsPath, ": ", std::strerror(failure.err));
+    }
     return invalidArgumentError("rank ", spec.rank, ": cannot execute '", spec.programPath,
                                 "': ", std::strerror(failure.err));
   }

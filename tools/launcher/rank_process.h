@@ -4,7 +4,9 @@
 // The child (between fork and exec, async-signal-safe calls only, everything prepared by the
 // parent): setpgid(0, 0) so the launcher can signal the rank's whole tree and Ctrl-C reaches
 // only the launcher; PR_SET_PDEATHSIG(SIGKILL) so a rank never outlives a launcher that dies;
-// setns() into its center's network namespace when one is given; default signal dispositions and
+// setns() into its center's network namespace when one is given (then, like `ip netns exec`, a
+// private mount namespace with /sys remounted, so /sys/class/net shows that namespace's
+// interfaces: UCX enumerates its devices there); default signal dispositions and
 // an empty signal mask; then execve. A failed exec (or setns) is reported to the parent through a
 // close-on-exec pipe, so spawnRank returns an error naming the program and the errno.
 //

@@ -46,7 +46,10 @@ TEST(LauncherWan, EachCenterRunsInItsOwnNetworkNamespace) {
   if (geteuid() != 0) GTEST_SKIP() << "--wan needs root (network namespaces)";
   auto r = testing::runUnderLauncher(
       {"--centers", "2", "--ranks-per-center", "2", "--wan", "rtt=2ms"},
-      {"/bin/sh", "-c", "echo \"netns=$(readlink /proc/self/ns/net) tls=$UCX_TLS\""}, 60);
+      {"/bin/sh", "-c",
+       "echo \"netns=$(readlink /proc/self/ns/net) tls=$UCX_TLS ifaces=$(ls /sys/class/net | "
+       "tr '\\n' ' ')\""},
+      60);
   if (r.output.find("not available in this build") != std::string::npos) GTEST_SKIP();
   ASSERT_EQ(r.exitCode, 0) << r.output;
   std::map<std::string, std::string> nsOf;  // "[cX rY]" -> namespace
@@ -61,6 +64,8 @@ TEST(LauncherWan, EachCenterRunsInItsOwnNetworkNamespace) {
   char self[128] = {};
   ASSERT_GT(readlink("/proc/self/ns/net", self, sizeof(self) - 1), 0);
   EXPECT_NE(nsOf["[c0 r0]"], self) << "ranks must not run in the launcher's namespace";
+  // /sys is the namespace's own: UCX sees lo and wan0, not the host's interfaces.
+  EXPECT_EQ(testing::countLines(r.output, "ifaces=lo wan0 "), 4) << r.output;
 }
 
 // Namespaces the launcher with this pid created ("isthmus-wan-<pid>-...").
