@@ -133,7 +133,7 @@ void UcxTransportImpl::pumpSends(Peer& p) {
       ucp_request_param_t prm{};
       prm.op_attr_mask =
           UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_FLAGS;
-      prm.flags = UCP_AM_SEND_FLAG_REPLY;
+      prm.flags = UCP_AM_SEND_FLAG_REPLY | (p.eager ? UCP_AM_SEND_FLAG_EAGER : 0);
       prm.cb.send = &Callbacks::sendChunkDone;
       prm.user_data = c;
       void* req = ucp_am_send_nbx(p.lanes[best].ep, ucxwire::kAmData, &c->header,

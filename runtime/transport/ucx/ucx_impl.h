@@ -110,6 +110,7 @@ struct Peer {
   std::string address;
   int lanesWanted = 0;  // dialer side: ours; listener side: from the hello (0 = unknown yet)
   size_t window = 0;
+  bool eager = false;  // chunks use UCX's eager protocol
   std::vector<Lane> lanes;
   bool lost = false;
   Status lostStatus;

@@ -28,6 +28,7 @@ PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t c
   // lanes together need ~2x the bandwidth-delay product in flight; 3x leaves slack.
   double perLane = 3.0 * bdp / p.lanes;
   p.windowBytesPerLane = std::max<size_t>(2 * chunkBytes, static_cast<size_t>(std::ceil(perLane)));
+  p.eager = rttMs >= 1.0;
   return p;
 }
 
@@ -149,9 +150,20 @@ Status UcxTransportImpl::start(Deadline deadline) {
                                   " outside 1..64");
     }
     p.window = std::max(link.windowBytesPerLane, opt_.chunkBytes);
+    p.eager = link.eager;
+    if (const char* proto = std::getenv("ISTHMUS_UCX_PROTOCOL"); proto && *proto) {
+      if (std::string(proto) == "eager") {
+        p.eager = true;
+      } else if (std::string(proto) == "rndv") {
+        p.eager = false;
+      } else {
+        return invalidArgumentError("ISTHMUS_UCX_PROTOCOL='", proto, "': use eager or rndv");
+      }
+    }
     if (r < opt_.rank) p.lanesWanted = link.lanes;  // we dial lower ranks
     if (r != opt_.rank) {
-      links << " " << r << ":" << link.lanes << "x" << (p.window >> 10) << "KiB";
+      links << " " << r << ":" << link.lanes << "x" << (p.window >> 10) << "KiB"
+            << (p.eager ? "/eager" : "/rndv");
     }
   }
   linkSummary_ = links.str();

@@ -19,6 +19,7 @@ struct Case {
   int size;
   int lanes;
   size_t chunk;
+  bool eager = false;  // chunks by UCX's eager protocol (the WAN default) instead of rendezvous
 };
 
 class Transfer : public ::testing::TestWithParam<Case> {};
@@ -29,6 +30,7 @@ TEST_P(Transfer, AllPairsManySizesOverlapped) {
     o.defaultLink.lanes = c.lanes;
     o.defaultLink.windowBytesPerLane = 4 * c.chunk;
     o.chunkBytes = c.chunk;
+    o.defaultLink.eager = c.eager;
   });
   for (int r = 0; r < c.size; ++r) ASSERT_TRUE(group[r].ok()) << group[r].status().toString();
   const std::vector<size_t> sizes = {0, 1, 4095, 4096, 65537, c.chunk * 3 + 17, (8u << 20) + 5};
@@ -80,10 +82,12 @@ TEST_P(Transfer, AllPairsManySizesOverlapped) {
 
 INSTANTIATE_TEST_SUITE_P(LanesAndChunks, Transfer,
                          ::testing::Values(Case{2, 1, 1u << 20}, Case{2, 4, 64u << 10},
-                                           Case{3, 2, 256u << 10}, Case{2, 16, 1u << 20}),
+                                           Case{3, 2, 256u << 10}, Case{2, 16, 1u << 20},
+                                           Case{2, 4, 64u << 10, true}, Case{3, 3, 1u << 20, true}),
                          [](const auto& info) {
                            return strCat("ranks", info.param.size, "_lanes", info.param.lanes,
-                                         "_chunk", info.param.chunk >> 10, "k");
+                                         "_chunk", info.param.chunk >> 10, "k",
+                                         info.param.eager ? "_eager" : "_rndv");
                          });
 
 TEST(TransferErrors, SizeMismatchIsCorruptNamingThePeer) {
