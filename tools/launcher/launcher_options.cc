@@ -172,6 +172,20 @@ Result<LauncherOptions> parseLauncherArgs(const std::vector<std::string>& args) 
             o.topologyPath);
       }
     }
+    // The launcher numbers ranks center by center; a valid topology may list its centers in
+    // another order, which the launcher does not support (yet): say so instead of mis-numbering.
+    int expectedFirst = 0;
+    for (int c = 0; c < static_cast<int>(sizes.size()); ++c) {
+      if (topology->firstRank(c) != expectedFirst) {
+        return invalidArgumentError("--topology ", o.topologyPath, ": center \"",
+                                    topology->centerName(c), "\" starts at rank ",
+                                    topology->firstRank(c),
+                                    " but isthmus-run numbers ranks center "
+                                    "by center and would give it rank ",
+                                    expectedFirst, "; list the centers in rank order");
+      }
+      expectedFirst += sizes[c];
+    }
     o.ranksPerCenter = sizes;
   } else {
     if (perCenter.empty()) {

@@ -101,5 +101,19 @@ TEST(LauncherOptions, TopologyGivesTheCenterSizes) {
   std::remove(path.c_str());
 }
 
+TEST(LauncherOptions, TopologyWithCentersOutOfRankOrderIsRefused) {
+  const std::string path = ::testing::TempDir() + "/launcher_topo_unordered.textproto";
+  {
+    std::ofstream f(path);
+    f << "centers { name: \"late\" ranks { first: 2 count: 1 } }\n"
+         "centers { name: \"early\" ranks { first: 0 count: 2 } }\n";
+  }
+  auto o = parse({"--topology", path, "--", "p"});
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("center \"late\" starts at rank 2"), std::string::npos)
+      << o.status().toString();
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace isthmus::launcher
