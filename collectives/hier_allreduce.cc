@@ -1,6 +1,7 @@
 #include "collectives/hier_allreduce.h"
 
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -9,11 +10,33 @@
 #include "collectives/dtype_math.h"
 #include "collectives/ring.h"
 #include "collectives/tags.h"
+#include "runtime/core/logging.h"
 
 namespace isthmus::coll {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
+
+// Seconds spent per step, for ISTHMUS_COLL_TRACE=1 (one line per allreduce on stderr).
+enum TraceStep { kRS, kEncode1, kWaitA2A, kReduce, kWaitAG, kDecode, kAG, kWaitSends, kNumSteps };
+const char* const kTraceNames[kNumSteps] = {"rs",      "encode1", "wait_a2a", "reduce_encode2",
+                                            "wait_ag", "decode",  "ag",       "wait_sends"};
+bool traceEnabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("ISTHMUS_COLL_TRACE");
+    return v && *v && *v != '0';
+  }();
+  return on;
+}
+class StepTimer {
+ public:
+  explicit StepTimer(double* acc) : acc_(acc), t0_(Deadline::Clock::now()) {}
+  ~StepTimer() { *acc_ += secondsSince(t0_); }
+
+ private:
+  double* acc_;
+  Deadline::Clock::time_point t0_;
+};
 using Requests = std::vector<std::shared_ptr<Request>>;
 
 struct SlotWork {
@@ -72,11 +95,18 @@ class Schedule {
   Schedule(const HierAllreduceArgs& a, BufferView buffer) : a_(a), L_(*a.layout), buf_(buffer) {}
 
   Status run(TrafficStats* traffic) {
+    const auto start = Deadline::Clock::now();
     std::thread tb([&] { stageB(); });
     std::thread tc([&] { stageC(); });
     stageA();
     tb.join();
     tc.join();
+    if (traceEnabled()) {
+      std::string line = strCat("allreduce seq=", a_.sequence, " ", L_.count(), " elems, ",
+                                L_.numChunks(), " chunks: total ", secondsSince(start), " s;");
+      for (int k = 0; k < kNumSteps; ++k) line += strCat(" ", kTraceNames[k], "=", steps_[k]);
+      ISTHMUS_LOG(kInfo) << line;
+    }
     traffic->interBytesSent += interSent_[0] + interSent_[1];
     traffic->interBytesReceived += interReceived_[0] + interReceived_[1];
     traffic->intraBytesSent += intraSent_[0] + intraSent_[1];
@@ -149,6 +179,7 @@ class Schedule {
     }
     if (a_.intra) {
       RingCall call{a_.intra, a_.sequence, static_cast<uint32_t>(i), a_.deadline, &intraSent_[0]};
+      StepTimer t(&steps_[kRS]);
       ISTHMUS_RETURN_IF_ERROR(
           ringReduceScatter(call, buf_, L_.localSegments(i), c.segmentData, ring_.get()));
     } else {
@@ -176,6 +207,7 @@ class Schedule {
       for (int p = 0; p < C; ++p) {
         const Range pr = L_.piece(i, j, p);
         if (pr.empty()) continue;
+        StepTimer t(&steps_[kEncode1]);
         ConstBufferView x(w.data + (pr.begin - w.range.begin), pr.size(), DType::kFloat32);
         Bytes& out = w.encoded[p];
         out.resize(a_.codec->maxEncodedBytes(pr.size(), DType::kFloat32));
@@ -211,8 +243,12 @@ class Schedule {
     const int C = numCenters();
     const size_t i = c.index;
     for (SlotWork& w : c.slots) {
-      ISTHMUS_RETURN_IF_ERROR(
-          waitAll(w.allToAllRecvs, a_.deadline).withContext("inter all-to-all receive"));
+      {
+        StepTimer t(&steps_[kWaitA2A]);
+        ISTHMUS_RETURN_IF_ERROR(
+            waitAll(w.allToAllRecvs, a_.deadline).withContext("inter all-to-all receive"));
+      }
+      StepTimer t(&steps_[kReduce]);
       const Range pr = L_.piece(i, w.slot, me());
       const uint64_t tag = collTag(a_.sequence, kPhaseInterAllGather, i, w.slot);
       w.gathered.resize(C);
@@ -278,8 +314,12 @@ class Schedule {
     const int C = numCenters();
     const size_t i = c.index;
     for (SlotWork& w : c.slots) {
-      ISTHMUS_RETURN_IF_ERROR(
-          waitAll(w.allGatherRecvs, a_.deadline).withContext("inter all-gather receive"));
+      {
+        StepTimer t(&steps_[kWaitAG]);
+        ISTHMUS_RETURN_IF_ERROR(
+            waitAll(w.allGatherRecvs, a_.deadline).withContext("inter all-gather receive"));
+      }
+      StepTimer t(&steps_[kDecode]);
       for (int p = 0; p < C; ++p) {
         const Range pr = L_.piece(i, w.slot, p);
         if (pr.empty()) continue;
@@ -299,8 +339,10 @@ class Schedule {
     }
     if (a_.intra) {
       RingCall call{a_.intra, a_.sequence, static_cast<uint32_t>(i), a_.deadline, &intraSent_[1]};
+      StepTimer t(&steps_[kAG]);
       ISTHMUS_RETURN_IF_ERROR(ringAllGather(call, buf_, L_.localSegments(i)));
     }
+    StepTimer t(&steps_[kWaitSends]);
     return waitAll(c.sends, a_.deadline).withContext("inter send");
   }
 
@@ -318,6 +360,7 @@ class Schedule {
   uint64_t interSent_[2] = {0, 0};
   uint64_t interReceived_[2] = {0, 0};
   uint64_t intraSent_[2] = {0, 0};
+  double steps_[kNumSteps] = {};  // each written by one stage thread only
 };
 
 }  // namespace

@@ -1,0 +1,19 @@
+// Small helpers for isthmus-bench: byte sizes with suffixes, human-readable sizes, VmHWM.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "runtime/core/status.h"
+
+namespace isthmus::bench {
+
+// "64M" -> 67108864; K/M/G are powers of 1024; a plain number is bytes.
+Result<size_t> parseBytes(const std::string& text);
+std::string humanBytes(double bytes);
+// Peak resident set size of this process (VmHWM in /proc/self/status), bytes; 0 if unknown.
+size_t vmHwmBytes();
+uint64_t hashBytes(const void* data, size_t bytes);
+
+}  // namespace isthmus::bench
