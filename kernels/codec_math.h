@@ -12,6 +12,7 @@
 #include <cstring>
 
 #if defined(__CUDACC__)
+#include <cuda_fp16.h>
 #define ISTHMUS_HD __host__ __device__ __forceinline__
 #else
 #define ISTHMUS_HD inline
@@ -87,6 +88,10 @@ ISTHMUS_HD float roundEven(float x) {
 // IEEE binary16 from fp32, round-to-nearest-even, overflow -> Inf, NaN -> quiet NaN keeping the
 // top payload bits (what x86 F16C vcvtps2ph does).
 ISTHMUS_HD uint16_t floatToHalf(float f) {
+#if defined(__CUDA_ARCH__)
+  // The hardware conversion rounds the same way; only NaN payload bits may differ.
+  return __half_as_ushort(__float2half_rn(f));
+#else
   uint32_t u = floatBits(f);
   uint32_t sign = (u >> 16) & 0x8000u;
   uint32_t a = u & 0x7fffffffu;
@@ -100,9 +105,13 @@ ISTHMUS_HD uint16_t floatToHalf(float f) {
   float mag = bitsFloat(a);
   float scaled = mul(mag, 16777216.0f);  // exact: power of two, result < 1024
   return static_cast<uint16_t>(sign | static_cast<uint32_t>(roundEven(scaled)));
+#endif
 }
 
 ISTHMUS_HD float halfToFloat(uint16_t h) {
+#if defined(__CUDA_ARCH__)
+  return __half2float(__ushort_as_half(h));  // exact; NaN payload bits may differ
+#else
   uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
   uint32_t e = (h >> 10) & 0x1fu;
   uint32_t m = h & 0x3ffu;
@@ -113,6 +122,7 @@ ISTHMUS_HD float halfToFloat(uint16_t h) {
     return bitsFloat(sign | floatBits(v));
   }
   return bitsFloat(sign | ((e + 112u) << 23) | (m << 13));
+#endif
 }
 
 // ---- bf16 ------------------------------------------------------------------------------------

@@ -180,6 +180,44 @@ TEST_F(Gpu, EncodeMatchesCpuByteForByte) {
   }
 }
 
+// Inputs where the sampled threshold cannot work (ties everywhere, all zeros, a few spikes):
+// the GPU falls back to the exact full-array select and must still match the CPU.
+TEST_F(Gpu, TopKFallbackPathMatchesCpu) {
+  const size_t n = 300000;
+  std::vector<std::vector<float>> inputs;
+  inputs.push_back(std::vector<float>(n, 1.0f));
+  inputs.push_back(std::vector<float>(n, 0.0f));
+  std::vector<float> spikes(n, 0.0f);
+  for (size_t i = 0; i < n; i += 997) spikes[i] = static_cast<float>(i % 13) - 6.0f;
+  inputs.push_back(spikes);
+  std::vector<float> steps(n);
+  for (size_t i = 0; i < n; ++i) steps[i] = static_cast<float>(i / 50000);
+  inputs.push_back(steps);
+  for (const char* name : {"topk:fraction=0.01", "topk:fraction=0.5", "topk:fraction=1"}) {
+    Result<Codec> c = Codec::create(name);
+    ASSERT_TRUE(c.ok());
+    for (size_t which = 0; which < inputs.size(); ++which) {
+      SCOPED_TRACE(std::string(name) + " input " + std::to_string(which));
+      const auto& x = inputs[which];
+      const size_t cap = c->maxEncodedBytes(n, DType::kFloat32);
+      std::vector<float> r(n, 0.0f);
+      float* dr = upload(r);
+      float* dx = upload(x);
+      uint8_t* dmsg = static_cast<uint8_t*>(devAlloc(cap));
+      std::vector<uint8_t> msg(cap);
+      ASSERT_TRUE(c->encodeWithErrorFeedback(ConstBufferView(x.data(), n, DType::kFloat32),
+                                             r.data(), msg.data(), cap)
+                      .ok());
+      ASSERT_TRUE(cuda::encodeWithErrorFeedback(
+                      c->spec(), ConstBufferView(dx, n, DType::kFloat32, MemoryKind::kCuda, 0), dr,
+                      dmsg, cap, stream_)
+                      .ok());
+      ASSERT_EQ(download<uint8_t>(dmsg, cap), msg);
+      ASSERT_TRUE(sameNanAware(bytesOf(download<float>(dr, n)), bytesOf(r), DType::kFloat32));
+    }
+  }
+}
+
 TEST_F(Gpu, DecodeMatchesCpuBitForBit) {
   for (size_t n : {size_t{1}, size_t{1000}, size_t{4133}, size_t{(1 << 20) + 5}}) {
     auto x = testInput(n, 11 + n, true);
