@@ -6,16 +6,16 @@
 #   1. here (the build host):   scripts/gpu/run_nccl_test.sh bundle [BUNDLE_DIR]
 #      configures build-gpu-nccl/ with CUDA and NCCL on, builds transport_nccl_test and copies it
 #      with the shared libraries it needs that a CUDA machine may lack (libcudart, libstdc++,
-#      libgcc_s) into BUNDLE_DIR (default build/nccl-bundle, ~8 MB). libnccl.so.2 (218 MB) is NOT
+#      libgcc_s) into BUNDLE_DIR (default build-gpu-nccl/bundle, ~8 MB). libnccl.so.2 (218 MB) is NOT
 #      copied: the GPU machine must have NCCL 2.x (e.g. /usr/local/cuda/lib64 or
 #      /usr/lib/x86_64-linux-gnu); `run` says so plainly if it does not.
 #   2. there (the GPU machine): scripts/gpu/run_nccl_test.sh run [BUNDLE_DIR]
 #      prints the GPUs and libraries found, runs the test and exits with its status.
 # With the session's device tool: run step 1 here, then
-#   run(command="scripts/gpu/run_nccl_test.sh run build/nccl-bundle", carry=["build/nccl-bundle"])
+#   run(command="scripts/gpu/run_nccl_test.sh run build-gpu-nccl/bundle", carry=["build-gpu-nccl/bundle"])
 set -euo pipefail
 MODE=${1:-}
-DIR=${2:-build/nccl-bundle}
+DIR=${2:-build-gpu-nccl/bundle}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
 case $MODE in
@@ -25,7 +25,7 @@ case $MODE in
     cmake -S . -B "$BUILD" -G Ninja -DISTHMUS_ENABLE_CUDA=ON -DISTHMUS_ENABLE_NCCL=ON \
       -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc ${ISTHMUS_GPU_CMAKE_ARGS:-} >/dev/null
     cmake --build "$BUILD" -j"${JOBS:-2}" --target transport_nccl_test
-    rm -rf "$DIR" && mkdir -p "$DIR/lib"
+    rm -rf "$DIR" && mkdir -p "$DIR/lib"  # DIR only (default build-gpu-nccl/bundle)
     cp "$BUILD/tests/gpu/transport/transport_nccl_test" "$DIR/"
     # Copy every resolved shared library except the C library family, the driver and NCCL.
     ldd "$DIR/transport_nccl_test" | awk '/=> \// {print $3}' | while read -r lib; do
