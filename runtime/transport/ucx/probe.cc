@@ -17,6 +17,7 @@ namespace isthmus {
 namespace ucximpl {
 Status parseHostPort(const std::string& address, sockaddr_in* out);
 }  // namespace ucximpl
+void disableMemoryHooks(ucp_config_t* config);
 
 namespace {
 
@@ -111,6 +112,7 @@ Status probeHandshake(const HandshakeProbe& probe, Deadline deadline) {
   if (!probe.tls.empty() && !std::getenv("UCX_TLS")) {
     ucp_config_modify(config, "TLS", probe.tls.c_str());
   }
+  disableMemoryHooks(config);
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES;
   params.features = UCP_FEATURE_AM;

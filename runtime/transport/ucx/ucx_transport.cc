@@ -48,6 +48,18 @@ Result<std::string> loadJobSecret() {
       "no job secret: set ISTHMUS_JOB_SECRET or ISTHMUS_JOB_SECRET_FILE (every rank the same)");
 }
 
+// UCX's registration cache installs mmap/munmap hooks (libucm) guarded by a process-wide rwlock.
+// A process forked while another thread was inside a hooked call inherits the lock held and
+// deadlocks in ucp_init (seen: 1 in ~10 forked test ranks). TCP and shared memory need no memory
+// registration, so we turn the cache and the memory events off unless the user set them.
+void disableMemoryHooks(ucp_config_t* config) {
+  const char* settings[][2] = {{"RCACHE_ENABLE", "n"}, {"MEM_EVENTS", "n"}, {"MEMTYPE_CACHE", "n"}};
+  for (const auto& kv : settings) {
+    if (!std::getenv((std::string("UCX_") + kv[0]).c_str()))
+      ucp_config_modify(config, kv[0], kv[1]);
+  }
+}
+
 Result<std::unique_ptr<UcxTransport>> UcxTransport::create(UcxTransportOptions options,
                                                            Deadline deadline) {
   auto impl = std::make_unique<ucximpl::UcxTransportImpl>(std::move(options));
@@ -175,6 +187,7 @@ Status UcxTransportImpl::start(Deadline deadline) {
   if (!opt_.tls.empty() && !std::getenv("UCX_TLS")) {
     ucp_config_modify(config, "TLS", opt_.tls.c_str());
   }
+  disableMemoryHooks(config);
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES;
   params.features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
