@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "collectives/algorithms.h"
+#include "collectives/cma_intra.h"
 #include "collectives/descriptor.h"
 #include "collectives/hier_allreduce.h"
 #include "collectives/hier_layout.h"
@@ -75,6 +76,11 @@ class CommunicatorImpl : public Communicator,
   ~CommunicatorImpl() override { shutdown(); }
 
   Status start() {
+    if (intra_) {
+      auto cma = probeCma(intra_.get(), Deadline::afterSeconds(options_.timeoutSeconds));
+      if (!cma.ok()) return cma.status().withContext(strCat(who(), " intra tier"));
+      intraCma_ = *cma;
+    }
     Transport* nt = noticeTransport();
     if (nt) {
       noticeBufs_.assign(nt->size(), std::vector<char>(kNoticeBytes));
@@ -366,6 +372,7 @@ class CommunicatorImpl : public Communicator,
     HierAllreduceArgs a;
     a.topology = &topology_;
     a.intra = intra_.get();
+    a.intraCma = intraCma_;
     a.world = world_.get();
     a.layout = &layout;
     a.codec = codec ? &*codec : nullptr;
@@ -517,6 +524,7 @@ class CommunicatorImpl : public Communicator,
   std::vector<std::shared_ptr<Request>> notices_;
   std::vector<bool> departed_;
   std::thread executor_, watcher_;
+  bool intraCma_ = false;
 };
 
 std::string CommunicatorImpl::describe(size_t count, DType dtype, const CollectiveOptions& o) {
@@ -535,12 +543,13 @@ std::string CommunicatorImpl::describe(size_t count, DType dtype, const Collecti
   os << "  pipeline: " << L.numChunks() << " chunk(s) of up to " << L.chunkElems()
      << " elements, at most " << windowChunks(dtype) << " in flight\n";
   const int k = localWorldSize();
+  const std::string tier =
+      intraCma_ ? strCat("cross-memory attach among ", k, " ranks (each sums its segment in fp32)")
+                : strCat("ring over ", k, " ranks, fp32 partials");
   os << "  1. intra reduce-scatter: "
-     << (k > 1 ? strCat("ring over ", k, " ranks, fp32 partials")
-               : std::string("none (one rank in this center)"))
-     << "; this rank owns slots [" << L.firstSlot(center_, local_) << ", "
-     << L.lastSlot(center_, local_) << ") of each chunk (" << L.residual1Size()
-     << " elements in all)\n";
+     << (k > 1 ? tier : std::string("none (one rank in this center)")) << "; this rank owns slots ["
+     << L.firstSlot(center_, local_) << ", " << L.lastSlot(center_, local_) << ") of each chunk ("
+     << L.residual1Size() << " elements in all)\n";
   if (C > 1) {
     auto codec = kernels::Codec::create(interCodecText(o));
     std::string name = codec.ok() ? codec->spec().toString() : codec.status().toString();
@@ -573,7 +582,9 @@ std::string CommunicatorImpl::describe(size_t count, DType dtype, const Collecti
     os << "  2. inter exchange: none (one center)\n";
   }
   os << "  3. intra all-gather: "
-     << (k > 1 ? strCat("ring over ", k, " ranks in ", dtypeName(dtype)) : std::string("none"))
+     << (k > 1 ? strCat(intraCma_ ? "cross-memory attach reads among " : "ring over ", k,
+                        " ranks in ", dtypeName(dtype))
+               : std::string("none"))
      << "\n";
   if (intra_) os << "  intra transport: " << intra_->describe() << "\n";
   if (world_) os << "  world transport: " << world_->describe() << "\n";

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "collectives/cma_intra.h"
 #include "collectives/dtype_math.h"
 #include "collectives/ring.h"
 #include "collectives/tags.h"
@@ -96,11 +97,23 @@ class Schedule {
 
   Status run(TrafficStats* traffic) {
     const auto start = Deadline::Clock::now();
+    if (a_.intra && a_.intraCma) {
+      cma_ = std::make_unique<CmaIntra>(a_.intra, a_.sequence, a_.deadline);
+      Status s = cma_->exchangeAddresses(buf_.data);
+      if (!s.ok()) {
+        fail(s);
+        return s;
+      }
+    }
     std::thread tb([&] { stageB(); });
     std::thread tc([&] { stageC(); });
     stageA();
     tb.join();
     tc.join();
+    if (cma_ && !failed()) {
+      Status s = cma_->finish();
+      if (!s.ok()) fail(s);
+    }
     if (traceEnabled()) {
       std::string line = strCat("allreduce seq=", a_.sequence, " ", L_.count(), " elems, ",
                                 L_.numChunks(), " chunks: total ", secondsSince(start), " s;");
@@ -177,7 +190,11 @@ class Schedule {
       c.segmentScratch.resize(c.segment.size());
       c.segmentData = c.segmentScratch.data();
     }
-    if (a_.intra) {
+    if (cma_) {
+      StepTimer t(&steps_[kRS]);
+      ISTHMUS_RETURN_IF_ERROR(
+          cma_->reduceScatter(buf_, c.segment, c.segmentData).withContext("intra reduce-scatter"));
+    } else if (a_.intra) {
       RingCall call{a_.intra, a_.sequence, static_cast<uint32_t>(i), a_.deadline, &intraSent_[0]};
       StepTimer t(&steps_[kRS]);
       ISTHMUS_RETURN_IF_ERROR(
@@ -337,7 +354,11 @@ class Schedule {
     if (buf_.dtype != DType::kFloat32) {
       fromFloat(c.segmentData, buf_.slice(c.segment.begin, c.segment.size()));
     }
-    if (a_.intra) {
+    if (cma_) {
+      StepTimer t(&steps_[kAG]);
+      ISTHMUS_RETURN_IF_ERROR(cma_->allGather(buf_, static_cast<uint32_t>(i), L_.localSegments(i))
+                                  .withContext("intra all-gather"));
+    } else if (a_.intra) {
       RingCall call{a_.intra, a_.sequence, static_cast<uint32_t>(i), a_.deadline, &intraSent_[1]};
       StepTimer t(&steps_[kAG]);
       ISTHMUS_RETURN_IF_ERROR(ringAllGather(call, buf_, L_.localSegments(i)));
@@ -356,6 +377,7 @@ class Schedule {
   Status error_;
   std::vector<ChunkPtr> live_;
   std::shared_ptr<RingScratch> ring_ = std::make_shared<RingScratch>();
+  std::unique_ptr<CmaIntra> cma_;
   // Per stage (A, B/C) so no two threads share a counter.
   uint64_t interSent_[2] = {0, 0};
   uint64_t interReceived_[2] = {0, 0};

@@ -38,6 +38,7 @@ namespace isthmus::coll {
 struct HierAllreduceArgs {
   const Topology* topology = nullptr;
   Transport* intra = nullptr;  // the center's group; null when the center has one rank
+  bool intraCma = false;       // intra tier over cross-memory attach (cma_intra.h), else ring
   Transport* world = nullptr;  // all ranks, used between centers; null with one center
   const HierLayout* layout = nullptr;
   const kernels::Codec* codec = nullptr;  // inter-center codec (needed when numCenters > 1)

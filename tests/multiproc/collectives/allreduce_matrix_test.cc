@@ -73,7 +73,8 @@ void rankBody() {
               checked, c.worldSize());
 }
 
-void runTopology(const std::string& centers, const std::string& perCenter) {
+void runTopology(const std::string& centers, const std::string& perCenter,
+                 const std::string& intra = "auto") {
   if (testing::isChild()) {
     rankBody();
     return;
@@ -89,6 +90,8 @@ TEST(AllreduceMatrix, TwoCentersOfOne) { runTopology("2", "1"); }
 TEST(AllreduceMatrix, TwoCentersOfTwo) { runTopology("2", "2"); }
 TEST(AllreduceMatrix, ThreeCentersOfTwo) { runTopology("3", "2"); }
 TEST(AllreduceMatrix, UnevenCenters231) { runTopology("3", "2,3,1"); }
+// The same over the ring intra tier (UCX CPU group) instead of cross-memory attach.
+TEST(AllreduceMatrix, UnevenCenters231RingIntraTier) { runTopology("3", "2,3,1", "ring"); }
 
 }  // namespace
 }  // namespace isthmus

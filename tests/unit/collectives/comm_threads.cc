@@ -22,20 +22,21 @@ void runRanksAsThreads(const std::vector<int>& centerSizes,
   for (int c = 0; c < C; ++c) {
     if (centerSizes[c] > 1) intra[c] = makeLocalGroup(centerSizes[c]);
   }
-  std::vector<std::shared_ptr<coll::Communicator>> comms(N);
+  // Communicators are made on their rank's thread: creation is collective (it probes the
+  // center's intra tier), so ranks must start together.
+  std::vector<std::unique_ptr<Transport>> intraOf(N), worldOf(N);
   for (int r = 0; r < N; ++r) {
     const int c = topo->centerOf(r), l = topo->localRank(r);
-    auto comm =
-        coll::createFromTransports(r, *topo, centerSizes[c] > 1 ? std::move(intra[c][l]) : nullptr,
-                                   C > 1 ? std::move(world[r]) : nullptr, options);
-    ASSERT_TRUE(comm.ok()) << comm.status().toString();
-    comms[r] = *comm;
+    if (centerSizes[c] > 1) intraOf[r] = std::move(intra[c][l]);
+    if (C > 1) worldOf[r] = std::move(world[r]);
   }
   std::vector<std::thread> threads;
   for (int r = 0; r < N; ++r) {
     threads.emplace_back([&, r] {
-      body(*comms[r]);
-      comms[r].reset();
+      auto comm = coll::createFromTransports(r, *topo, std::move(intraOf[r]), std::move(worldOf[r]),
+                                             options);
+      ASSERT_TRUE(comm.ok()) << comm.status().toString();
+      body(**comm);
     });
   }
   for (auto& t : threads) t.join();

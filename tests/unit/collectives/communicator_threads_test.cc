@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -110,6 +111,13 @@ TEST(CommunicatorThreads, ExactMatrixTwoByTwo) {
 }
 TEST(CommunicatorThreads, ExactMatrixUneven231) {
   runMatrix({{2, 3, 1}, {0, 1, 7, 1023, 65539}, "fp32"}, 4096);
+}
+TEST(CommunicatorThreads, RingIntraTierMatrix) {
+  // The intra tier over the transport's ring instead of cross-memory attach.
+  setenv("ISTHMUS_INTRA", "ring", 1);
+  runMatrix({{2, 3, 1}, {0, 1, 7, 1023, 65539}, "fp32"}, 4096);
+  runMatrix({{3, 2}, {1, 1023, 65539}, "int8"}, 16384);
+  unsetenv("ISTHMUS_INTRA");
 }
 TEST(CommunicatorThreads, ExactMatrixOneCenterAndOneRankPerCenter) {
   runMatrix({{4}, {0, 1, 7, 1023, 65539}, "int8"}, 8192);
