@@ -5,7 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include "isthmus/config.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cuda_codecs.h"
 #include "test_util.h"
 
 namespace isthmus::kernels {
@@ -90,3 +92,22 @@ TEST(Reduce, ConvertAndScale) {
 
 }  // namespace
 }  // namespace isthmus::kernels
+
+#if !ISTHMUS_HAVE_CUDA
+
+namespace isthmus::kernels {
+namespace {
+
+TEST(CudaEntryPoints, SayNotSupportedWithoutCuda) {
+  EXPECT_FALSE(cuda::available());
+  float x = 1;
+  EXPECT_EQ(cuda::sumInto(&x, &x, 1, DType::kFloat32, nullptr).code(), StatusCode::kNotSupported);
+  auto spec = parseCodecSpec("int8");
+  ASSERT_TRUE(spec.ok());
+  auto w = cuda::encode(*spec, ConstBufferView(&x, 1, DType::kFloat32), &x, 4, nullptr);
+  EXPECT_EQ(w.status().code(), StatusCode::kNotSupported);
+}
+
+}  // namespace
+}  // namespace isthmus::kernels
+#endif
