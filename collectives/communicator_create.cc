@@ -76,7 +76,11 @@ Result<std::shared_ptr<Communicator>> Communicator::create(const Identity& ident
       auto link = topology.link(center, pc);
       int lanes = lanesOpt > 0 ? lanesOpt : (link ? link->lanes : Topology::kDefaultLanes);
       if (link) return linkParamsFromRate(link->bandwidthGbps, link->rttMs, lanes, chunk);
+      // No declared link: a link between centers is long by definition (DESIGN.md), and over a
+      // long link UCX's rendezvous costs two round trips per chunk (docs/BENCHMARKS.md,
+      // Transport): send eagerly.
       p.lanes = lanes;
+      p.eager = true;
       return p;
     };
     auto t = UcxTransport::create(std::move(o), deadline);
