@@ -31,6 +31,7 @@ import json
 import math
 import os
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -178,7 +179,7 @@ def worker(args) -> None:
     diloco = None
     net = model
     if args.mode in ("baseline", "hook"):
-        net = DDP(model, broadcast_buffers=False)
+        net = DDP(model)
         if args.mode == "hook":
             net.register_comm_hook(None, itorch.hierarchical_hook(codec="int8"))
         opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=0.0)
@@ -322,7 +323,10 @@ def run_mode(args, mode: str, use_wan: bool, out_dir: Path) -> dict:
             "--outer-lr", str(args.outer_lr), "--outer-momentum", str(args.outer_momentum)]
     print(f"\n== {mode}: {' '.join(cmd)}", flush=True)
     t0 = time.perf_counter()
-    rc = subprocess.run(cmd, timeout=args.mode_timeout).returncode
+    env = dict(os.environ)
+    env.setdefault("ISTHMUS_JOB_SECRET", secrets.token_hex(16))  # the job's shared secret
+    env.setdefault("OMP_NUM_THREADS", "1")
+    rc = subprocess.run(cmd, timeout=args.mode_timeout, env=env).returncode
     if rc != 0:
         raise SystemExit(f"train_gpt: mode {mode} failed: isthmus-run exited {rc}")
     result = json.loads(out.read_text())

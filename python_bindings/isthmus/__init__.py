@@ -59,6 +59,7 @@ __all__ = [
     "num_centers",
     "rank",
     "reduce_scatter",
+    "shutdown",
     "topology",
     "traffic",
     "world_size",
@@ -98,6 +99,19 @@ def init(
         pipeline_chunk_bytes=pipeline_chunk_bytes,
     )
     return _comm
+
+
+def shutdown(barrier: bool = True, timeout: Optional[float] = 60.0) -> None:
+    """Leaves the job: waits at a barrier (so no rank closes connections while others still
+    use them), then drops this process's communicator. isthmus.init() may be called again."""
+    global _comm
+    if _comm is None:
+        return
+    try:
+        if barrier:
+            _comm.barrier(timeout).wait(timeout)
+    finally:
+        _comm = None
 
 
 def is_initialized() -> bool:

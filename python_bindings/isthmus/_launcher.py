@@ -8,7 +8,8 @@ from pathlib import Path
 
 
 def binary_path() -> Path:
-    return Path(__file__).resolve().parent / "bin" / "isthmus-run"
+    # absolute(), not resolve(): in a build tree the .py files are symlinks to the sources
+    return Path(os.path.abspath(__file__)).parent / "bin" / "isthmus-run"
 
 
 def main() -> None:

@@ -200,6 +200,8 @@ def hierarchical_hook(
             st.completer.submit(previous[0], fut, previous[1], st.timeout)
         return fut
 
+    # DDP checks the annotation itself (a string under `from __future__ import annotations`).
+    hook.__annotations__ = {"return": torch.futures.Future[torch.Tensor]}
     hook.state = st  # type: ignore[attr-defined]
     hook.__name__ = f"isthmus_hierarchical_hook_{codec}{'_delayed' if delayed else ''}"
     return hook

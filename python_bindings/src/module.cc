@@ -23,6 +23,14 @@ using namespace nb::literals;
 namespace isthmus::py {
 namespace {
 
+bool interpreterFinalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
 Deadline deadlineFrom(std::optional<double> timeoutSeconds) {
   if (!timeoutSeconds) return Deadline::infinite();
   if (*timeoutSeconds < 0) throw StatusError(invalidArgumentError("timeout must be >= 0 seconds"));
@@ -38,10 +46,34 @@ nb::dict trafficDict(const coll::TrafficStats& t) {
 }
 
 // A Work plus the Python objects whose memory it reads or writes: they stay alive until the
-// Work is dropped, so a caller that forgets a tensor cannot free memory under a running collective.
+// collective has completed, even when Python drops the Work early (a trainer that forgets a
+// pending exchange, a DDP hook whose state dies with its model): the destructor waits for the
+// collective (GIL released; the communicator's deadlines bound it) before the arrays are let go.
+// If it still has not completed then, or the interpreter is shutting down, the Work is aborted
+// and the arrays are leaked on purpose: never free memory a collective may still write.
 struct PyWork {
   std::shared_ptr<coll::Work> work;
   std::vector<nb::ndarray<>> arrays;  // each holds a reference to its DLPack owner
+  double dropWaitSeconds = 0;
+
+  PyWork(std::shared_ptr<coll::Work> w, std::vector<nb::ndarray<>> a, double dropWait)
+      : work(std::move(w)), arrays(std::move(a)), dropWaitSeconds(dropWait) {}
+  PyWork(PyWork&&) = default;
+  PyWork& operator=(PyWork&&) = default;
+  PyWork(const PyWork&) = delete;
+  PyWork& operator=(const PyWork&) = delete;
+
+  ~PyWork() {
+    if (!work || arrays.empty() || work->isCompleted()) return;
+    if (!interpreterFinalizing()) {
+      nb::gil_scoped_release release;
+      (void)work->wait(Deadline::afterSeconds(dropWaitSeconds));
+    }
+    if (!work->isCompleted()) {
+      work->abort(abortedError("a Work was dropped from Python while its collective ran"));
+      for (auto& a : arrays) new nb::ndarray<>(std::move(a));  // leaked: see above
+    }
+  }
 
   void wait(std::optional<double> timeoutSeconds) {
     Deadline deadline = deadlineFrom(timeoutSeconds);
@@ -60,6 +92,7 @@ struct PyWork {
 
 struct PyCommunicator {
   std::shared_ptr<coll::Communicator> comm;
+  double timeoutSeconds = 300;  // the communicator's default collective timeout
 
   coll::CollectiveOptions options(const std::string& codec, const std::string& efKey,
                                   std::optional<double> timeoutSeconds,
@@ -83,7 +116,7 @@ struct PyCommunicator {
       w = f();
     }
     if (!w) throw StatusError(internalError("communicator returned no Work"));
-    return PyWork{std::move(w), std::move(arrays)};
+    return PyWork(std::move(w), std::move(arrays), timeoutSeconds + 10);
   }
 };
 
@@ -136,6 +169,9 @@ NB_MODULE(_C, m) {
   using namespace isthmus::py;
   m.doc() = "Isthmus C++ core: hierarchical, compressed collectives across centers.";
   registerErrors(m);
+  // Works and the communicator legitimately outlive the interpreter's module teardown (a hook's
+  // pending exchange, the process-wide communicator): no leak report at exit.
+  nb::set_leak_warnings(false);
 
   nb::class_<PyWork>(m, "Work", "Handle of an asynchronous collective (torch.distributed's Work).")
       .def("wait", &PyWork::wait, "timeout"_a = nb::none(),
@@ -277,7 +313,7 @@ NB_MODULE(_C, m) {
           r.emplace(coll::Communicator::fromEnv(o));
         }
         if (!r->ok()) throw StatusError(r->status());
-        return PyCommunicator{r->value()};
+        return PyCommunicator{r->value(), timeout};
       },
       "timeout"_a = 300.0, "inter_codec"_a = "int8", "intra_codec"_a = "fp32",
       "lanes_per_peer"_a = 0, "pipeline_chunk_bytes"_a = 0,

@@ -10,6 +10,7 @@ is left running.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -58,6 +59,8 @@ def run_ranks(
     if pkg:
         full_env["PYTHONPATH"] = pkg + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.setdefault("OMP_NUM_THREADS", "1")
+    # The job's shared secret (the ranks' handshakes prove it); fresh per test run.
+    full_env.setdefault("ISTHMUS_JOB_SECRET", secrets.token_hex(16))
     full_env.update(env or {})
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,

@@ -35,11 +35,11 @@ isthmus.allreduce(exact, op="avg", codec="fp32")
 before = isthmus.traffic()["inter_bytes_sent"]
 q = x.clone()
 isthmus.allreduce(q, op="avg", codec="int8", ef_key="t")
+sent = isthmus.traffic()["inter_bytes_sent"] - before
+assert 0 < sent < x.numel() * 4 // 4, sent  # int8: about a quarter of the fp32 shard
 rel = float((q - exact).norm() / exact.norm())
 assert rel < 0.05, rel
 assert_same_everywhere(q, "int8 allreduce result")
-sent = isthmus.traffic()["inter_bytes_sent"] - before
-assert 0 < sent < x.numel() * 4 // 2, sent  # compressed: well under the fp32 shard
 
 # Async: several in flight, waited in order.
 ts = [torch.full((4096,), float(r + i)) for i in range(3)]
@@ -61,8 +61,9 @@ assert torch.equal(m, (torch.arange(12, dtype=torch.float32).reshape(3, 4) * 4 +
 n = 5
 inp = torch.arange(w * n, dtype=torch.float32) + r
 out = torch.zeros(n)
-isthmus.reduce_scatter(out, inp, op="sum")
-assert torch.equal(out, (torch.arange(w * n, dtype=torch.float32)[r * n : (r + 1) * n]) * 4 + 6)
+isthmus.reduce_scatter(out, inp, op="sum", codec="fp32")
+expect = torch.arange(w * n, dtype=torch.float32)[r * n : (r + 1) * n] * 4 + 6
+assert torch.equal(out, expect), (out, expect)
 gathered = torch.zeros(w * 3, dtype=torch.int32)
 isthmus.all_gather(gathered, torch.full((3,), r, dtype=torch.int32))
 assert torch.equal(gathered, torch.arange(w, dtype=torch.int32).repeat_interleave(3))
@@ -86,5 +87,4 @@ else:
     time.sleep(1.5)
     isthmus.allreduce(t, op="sum", codec="fp32")
 assert torch.equal(t, torch.full((16,), 4.0))
-isthmus.barrier(timeout=30)
 ok()
