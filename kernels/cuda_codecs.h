@@ -1,9 +1,10 @@
 // CUDA entry points for the codecs (kernels/codec.h) and reductions (kernels/reduce.h).
 //
 // Same contracts and bit-identical results as the CPU versions: a message encoded on the GPU equals
-// the CPU encoding of the same input byte for byte (NaN payload bits aside), and decoding a message
-// on the GPU gives the same bits as on the CPU. This header includes no CUDA header: streams are
-// StreamHandle (a cudaStream_t as void*, nullptr = legacy default stream).
+// the CPU encoding of the same input byte for byte, and decoding a message on the GPU gives the
+// same bits as on the CPU (NaN payload bits aside: x86 keeps an operand's payload, CUDA returns
+// the canonical NaN). Message buffers must be 4-byte aligned. This header includes no CUDA
+// header: streams are StreamHandle (a cudaStream_t as void*, nullptr = legacy default stream).
 //
 // Every function enqueues work on `stream` and returns without synchronising the host; buffers
 // must stay alive until the stream reaches that work. Pointers are device pointers (or pinned
