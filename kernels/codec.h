@@ -122,7 +122,8 @@ class Codec {
   const CodecSpec& spec() const { return spec_; }
   CodecId id() const { return spec_.id; }
 
-  // Bytes of the message for n elements (header included); exact for every codec.
+  // Bytes of the message for n elements (header included), exact for every codec; 0 when this
+  // codec cannot encode n elements (top-k above 2^32-1).
   size_t maxEncodedBytes(size_t n, DType inputDType) const;
 
   // Encodes x (host, fp32/fp16/bf16) into out[0, capacity). Returns the bytes written.
