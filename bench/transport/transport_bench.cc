@@ -33,7 +33,7 @@ struct Args {
   std::string mode = "bw";
   std::vector<size_t> sizes;
   int lanes = 1;
-  size_t chunk = 1u << 20;
+  size_t chunk = 0;     // 0: the transport's defaults (1 MiB eager, 4 MiB rendezvous)
   double windowMb = 0;  // per lane; 0 = default
   double bytesPerSizeMb = 1024;
   int iters = 0;        // 0: from bytesPerSizeMb
@@ -101,10 +101,10 @@ int runRank(const Args& a, int rank, std::shared_ptr<Store> store) {
   o.store = store;
   o.jobId = "transport-bench";
   o.secret = std::getenv("ISTHMUS_JOB_SECRET") ? "" : "bench-secret";
-  o.chunkBytes = a.chunk;
+  if (a.chunk > 0) o.chunkBytes = o.rndvChunkBytes = a.chunk;
   o.defaultLink.lanes = a.lanes;
   if (a.linkGbps > 0) {
-    o.defaultLink = linkParamsFromRate(a.linkGbps, a.linkRttMs, a.lanes, a.chunk);
+    o.defaultLink = linkParamsFromRate(a.linkGbps, a.linkRttMs, a.lanes, o.chunkBytes);
   }
   if (a.windowMb > 0)
     o.defaultLink.windowBytesPerLane = static_cast<size_t>(a.windowMb * (1 << 20));

@@ -17,8 +17,9 @@ std::function<PeerLinkParams(int peer)> linkParamsFromTopology(const Topology& t
     // canonicalised by center index, so one-way declarations give the same answer on both sides.
     auto link = topology.link(std::min(myCenter, center), std::max(myCenter, center));
     if (!link) continue;
-    params[i] =
-        linkParamsFromRate(link->bandwidthGbps, link->rttMs, std::max(1, link->lanes), chunkBytes);
+    // The transport drives at most 64 lanes per pair (the topology allows up to 256).
+    int lanes = std::min(64, std::max(1, link->lanes));
+    params[i] = linkParamsFromRate(link->bandwidthGbps, link->rttMs, lanes, chunkBytes);
   }
   return [params](int peer) { return params.at(static_cast<size_t>(peer)); };
 }

@@ -37,7 +37,7 @@ void UcxTransportImpl::post(const OpPtr& op) {
       return;
     }
     op->sequence = p.nextSendSequence++;
-    size_t chunks = (op->bytes + opt_.chunkBytes - 1) / opt_.chunkBytes;
+    size_t chunks = (op->bytes + p.chunk - 1) / p.chunk;
     op->chunkCount = static_cast<uint32_t>(std::max<size_t>(1, chunks));
     p.sends[op->tag] = op;
     p.sendQueue.push_back(op);
@@ -101,8 +101,8 @@ void UcxTransportImpl::pumpSends(Peer& p) {
       continue;
     }
     while (op->nextChunk < op->chunkCount) {
-      size_t offset = static_cast<size_t>(op->nextChunk) * opt_.chunkBytes;
-      size_t len = std::min(opt_.chunkBytes, op->bytes - offset);
+      size_t offset = static_cast<size_t>(op->nextChunk) * p.chunk;
+      size_t len = std::min(p.chunk, op->bytes - offset);
       int best = -1;
       for (int l = 0; l < static_cast<int>(p.lanes.size()); ++l) {
         const Lane& lane = p.lanes[l];

@@ -111,6 +111,7 @@ struct Peer {
   int lanesWanted = 0;  // dialer side: ours; listener side: from the hello (0 = unknown yet)
   size_t window = 0;
   bool eager = false;  // chunks use UCX's eager protocol
+  size_t chunk = 0;    // chunk size towards this peer
   std::vector<Lane> lanes;
   bool lost = false;
   Status lostStatus;

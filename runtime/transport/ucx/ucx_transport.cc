@@ -53,7 +53,7 @@ Result<std::string> loadJobSecret() {
 // deadlocks in ucp_init (seen: 1 in ~10 forked test ranks). TCP and shared memory need no memory
 // registration, so we turn the cache and the memory events off unless the user set them.
 void disableMemoryHooks(ucp_config_t* config) {
-  const char* settings[][2] = {{"RCACHE_ENABLE", "n"}, {"MEM_EVENTS", "n"}, {"MEMTYPE_CACHE", "n"}};
+  const char* settings[][2] = {{"RCACHE_ENABLE", "n"}, {"MEMTYPE_CACHE", "n"}};
   for (const auto& kv : settings) {
     if (!std::getenv((std::string("UCX_") + kv[0]).c_str()))
       ucp_config_modify(config, kv[0], kv[1]);
@@ -142,9 +142,10 @@ Status UcxTransportImpl::start(Deadline deadline) {
   if (opt_.size > 1 && !opt_.store) {
     return invalidArgumentError("UcxTransport: a group of ", opt_.size, " needs a store");
   }
-  if (opt_.chunkBytes < 4096 || opt_.chunkBytes > (1u << 30)) {
-    return invalidArgumentError("UcxTransport: chunkBytes ", opt_.chunkBytes,
-                                " outside [4 KiB, 1 GiB]");
+  for (size_t c : {opt_.chunkBytes, opt_.rndvChunkBytes}) {
+    if (c < 4096 || c > (1u << 30)) {
+      return invalidArgumentError("UcxTransport: chunk size ", c, " outside [4 KiB, 1 GiB]");
+    }
   }
   secret_ = opt_.secret;
   if (secret_.empty()) {
@@ -161,7 +162,6 @@ Status UcxTransportImpl::start(Deadline deadline) {
       return invalidArgumentError("UcxTransport: ", link.lanes, " lanes to rank ", r,
                                   " outside 1..64");
     }
-    p.window = std::max(link.windowBytesPerLane, opt_.chunkBytes);
     p.eager = link.eager;
     if (const char* proto = std::getenv("ISTHMUS_UCX_PROTOCOL"); proto && *proto) {
       if (std::string(proto) == "eager") {
@@ -172,10 +172,12 @@ Status UcxTransportImpl::start(Deadline deadline) {
         return invalidArgumentError("ISTHMUS_UCX_PROTOCOL='", proto, "': use eager or rndv");
       }
     }
+    p.chunk = p.eager ? opt_.chunkBytes : opt_.rndvChunkBytes;
+    p.window = std::max(link.windowBytesPerLane, p.chunk);
     if (r < opt_.rank) p.lanesWanted = link.lanes;  // we dial lower ranks
     if (r != opt_.rank) {
       links << " " << r << ":" << link.lanes << "x" << (p.window >> 10) << "KiB"
-            << (p.eager ? "/eager" : "/rndv");
+            << (p.eager ? "/eager/" : "/rndv/") << (p.chunk >> 10) << "KiB";
     }
   }
   linkSummary_ = links.str();
@@ -379,7 +381,7 @@ std::string UcxTransportImpl::describeLocked() const {
   return strCat("ucx ", who(), " listen=", listenAddress_,
                 " tls=", std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : opt_.tls,
                 " errmode=", opt_.peerErrorHandling ? "peer" : "none",
-                " chunk=", opt_.chunkBytes >> 10, "KiB peers(lanes x window):", linkSummary_);
+                " peers(lanes x window/protocol/chunk):", linkSummary_);
 }
 
 // ---- progress thread ------------------------------------------------------------------------

@@ -81,7 +81,11 @@ struct UcxTransportOptions {
   // memory, and rely on the keep-alive alone to detect a dead peer.
   bool peerErrorHandling = true;
 
+  // Chunk size towards peers sent eagerly (WAN links: fine-grained striping over lanes) and
+  // towards peers sent by rendezvous (loopback / inside a center: fewer round trips; 4 MiB
+  // measured 1.1-1.6x the bandwidth of 1 MiB for 4-64 MiB messages on loopback TCP).
   size_t chunkBytes = 1u << 20;
+  size_t rndvChunkBytes = 4u << 20;
   PeerLinkParams defaultLink;                       // for peers linkFor does not cover
   std::function<PeerLinkParams(int peer)> linkFor;  // optional, per peer (e.g. from Topology)
 

@@ -30,6 +30,7 @@ TEST_P(Transfer, AllPairsManySizesOverlapped) {
     o.defaultLink.lanes = c.lanes;
     o.defaultLink.windowBytesPerLane = 4 * c.chunk;
     o.chunkBytes = c.chunk;
+    o.rndvChunkBytes = c.chunk;
     o.defaultLink.eager = c.eager;
   });
   for (int r = 0; r < c.size; ++r) ASSERT_TRUE(group[r].ok()) << group[r].status().toString();
