@@ -200,7 +200,9 @@ TEST(Faults, FlippedPayloadByteIsCorruptNamingTheSender) {
   ChildProcess child = ChildProcess::fork([port] {
     auto store = connectStore(port);
     if (!store) return 2;
-    auto t = UcxTransport::create(testing::baseOptions(1, 2, store), Deadline::afterSeconds(30));
+    auto o = testing::baseOptions(1, 2, store);
+    o.rndvChunkBytes = 1u << 20;  // four chunks per message: the hook flips the third
+    auto t = UcxTransport::create(o, Deadline::afterSeconds(30));
     if (!t.ok()) return 3;
     std::vector<uint8_t> a(4u << 20), b(4u << 20);
     testing::fillPattern(a, 1, 0, 1);
