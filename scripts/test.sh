@@ -23,7 +23,7 @@ echo "== ctest"
 
 if [ -d tests/python ]; then
   echo "== pytest"
-  PYTHONPATH="$PWD/$BUILD_DIR/python_bindings:$PWD/python_bindings${PYTHONPATH:+:$PYTHONPATH}" \
+  PYTHONPATH="$PWD/$BUILD_DIR/python_bindings/pkg${PYTHONPATH:+:$PYTHONPATH}" \
     ISTHMUS_BUILD_DIR="$PWD/$BUILD_DIR" \
     .venv/bin/python -m pytest tests/python -q --timeout=300 --junitxml="$REPORTS/pytest.xml"
 fi
