@@ -39,6 +39,7 @@ struct Args {
   std::string dtype = "fp32";
   std::string efKey;
   size_t chunkBytes = 0;
+  int lanes = 0;
   double timeout = 600;
   bool json = false;
   std::string jsonPath;
@@ -47,12 +48,13 @@ struct Args {
 };
 
 void usage() {
-  std::fprintf(stderr,
-               "usage: isthmus-bench [-b MIN] [-e MAX] [-f FACTOR] [-w WARMUP] [-n ITERS]\n"
-               "  [--codec C] [--op sum|avg] [--dtype fp32|fp16|bf16] [--ef-key K]\n"
-               "  [--chunk-bytes B] [--timeout S] [--json [FILE]] [--no-check] [--mem]\n"
-               "sizes take K/M/G suffixes (powers of 1024). --no-check skips the reference run,\n"
-               "the input copy and the checks (what --mem wants: only the tensor is allocated).\n");
+  std::fprintf(
+      stderr,
+      "usage: isthmus-bench [-b MIN] [-e MAX] [-f FACTOR] [-w WARMUP] [-n ITERS]\n"
+      "  [--codec C] [--op sum|avg] [--dtype fp32|fp16|bf16] [--ef-key K]\n"
+      "  [--chunk-bytes B] [--lanes L] [--timeout S] [--json [FILE]] [--no-check] [--mem]\n"
+      "sizes take K/M/G suffixes (powers of 1024). --no-check skips the reference run,\n"
+      "the input copy and the checks (what --mem wants: only the tensor is allocated).\n");
 }
 
 Result<Args> parse(int argc, char** argv) {
@@ -73,6 +75,9 @@ Result<Args> parse(int argc, char** argv) {
     } else if (s == "-f") {
       ISTHMUS_ASSIGN_OR_RETURN(std::string v, next());
       a.factor = std::atof(v.c_str());
+    } else if (s == "--lanes") {
+      ISTHMUS_ASSIGN_OR_RETURN(std::string v, next());
+      a.lanes = std::atoi(v.c_str());
     } else if (s == "-w" || s == "-n") {
       ISTHMUS_ASSIGN_OR_RETURN(std::string v, next());
       (s == "-w" ? a.warmup : a.iters) = std::atoi(v.c_str());
@@ -141,6 +146,7 @@ int run(const Args& a) {
   copt.timeoutSeconds = a.timeout;
   copt.interCodec = a.codec;
   copt.pipelineChunkBytes = a.chunkBytes;
+  copt.lanesPerPeer = a.lanes;
   auto made = coll::Communicator::fromEnv(copt);
   if (!made.ok()) {
     std::fprintf(stderr, "isthmus-bench: %s\n", made.status().toString().c_str());
