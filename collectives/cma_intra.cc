@@ -132,7 +132,10 @@ Status CmaIntra::exchangeAddresses(const void* buffer) {
 
 Status CmaIntra::readFrom(int peer, uint64_t offset, void* dst, size_t bytes) {
   Status s = rawRead(static_cast<pid_t>(peers_[peer].pid), peers_[peer].base + offset, dst, bytes);
-  if (!s.ok()) return Status(s.code(), strCat("reading local rank ", peer, ": ", s.message()));
+  if (!s.ok()) {
+    return Status(s.code(), strCat("reading the memory of peer rank ", firstRank_ + peer,
+                                   " (local rank ", peer, "): ", s.message()));
+  }
   return s;
 }
 
@@ -165,7 +168,7 @@ Status CmaIntra::allGather(BufferView data, uint32_t chunk, const std::vector<Ra
   for (int p = 0; p < k; ++p) {
     if (p == me) continue;
     ISTHMUS_RETURN_IF_ERROR(recvs[p]->wait(deadline_).withContext(
-        strCat("waiting for local rank ", p, "'s segment of chunk ", chunk)));
+        strCat("waiting for rank ", firstRank_ + p, "'s segment of chunk ", chunk)));
     const Range s = segments[p];
     if (s.empty()) continue;
     ISTHMUS_RETURN_IF_ERROR(

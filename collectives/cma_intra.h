@@ -34,8 +34,9 @@ Result<bool> probeCma(Transport* intra, Deadline deadline);
 
 class CmaIntra {
  public:
-  CmaIntra(Transport* intra, uint64_t sequence, Deadline deadline)
-      : t_(intra), seq_(sequence), deadline_(deadline) {}
+  // firstRank: the global rank of local rank 0 (for messages that name ranks).
+  CmaIntra(Transport* intra, int firstRank, uint64_t sequence, Deadline deadline)
+      : t_(intra), firstRank_(firstRank), seq_(sequence), deadline_(deadline) {}
 
   // Swaps (pid, buffer address) with every local peer. Call first, from one thread.
   Status exchangeAddresses(const void* buffer);
@@ -51,6 +52,7 @@ class CmaIntra {
   Status readFrom(int peer, uint64_t remoteOffsetBytes, void* dst, size_t bytes);
 
   Transport* t_;
+  int firstRank_;
   uint64_t seq_;
   Deadline deadline_;
   struct PeerAddr {

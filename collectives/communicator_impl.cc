@@ -417,7 +417,22 @@ class CommunicatorImpl : public Communicator,
   }
 
   // Fails the communicator once: tell every peer, then abort the transports.
-  void fail(const Status& s) {
+  // The intra group's transport names peers by local rank; say which global ranks those are.
+  Status withRankMap(const Status& s) const {
+    if (!intra_ || s.code() != StatusCode::kPeerLost ||
+        s.message().find("intra group of center") != std::string::npos) {
+      return s;
+    }
+    std::string map = strCat(" [intra group of center ", center_, ":");
+    const int k = topology_.centerSize(center_), first = topology_.firstRank(center_);
+    for (int l = 0; l < std::min(k, 16); ++l)
+      map += strCat(" local rank ", l, " = rank ", first + l, l + 1 < k ? "," : "");
+    if (k > 16) map += " ...";
+    return Status(s.code(), s.message() + map + "]");
+  }
+
+  void fail(const Status& original) {
+    const Status s = withRankMap(original);
     {
       std::lock_guard<std::mutex> l(mu_);
       if (!failed_.ok()) return;

@@ -98,7 +98,9 @@ class Schedule {
   Status run(TrafficStats* traffic) {
     const auto start = Deadline::Clock::now();
     if (a_.intra && a_.intraCma) {
-      cma_ = std::make_unique<CmaIntra>(a_.intra, a_.sequence, a_.deadline);
+      const int center = L_.center();
+      cma_ = std::make_unique<CmaIntra>(a_.intra, a_.topology->firstRank(center), a_.sequence,
+                                        a_.deadline);
       Status s = cma_->exchangeAddresses(buf_.data);
       if (!s.ok()) {
         fail(s);
