@@ -326,6 +326,7 @@ int runJob(const LauncherOptions& options) {
   envIn.storeHost = storeHost;
   envIn.storePort = storePort;
   envIn.jobId = jobId;
+  envIn.jobSecret = hasJobSecret(envIn.base) ? std::string() : randomJobSecret();
   envIn.topologyPath = options.topologyPath;
   envIn.wan = wan != nullptr;
 

@@ -1,5 +1,8 @@
 #include "tools/launcher/rank_env.h"
 
+#include <sys/random.h>
+
+#include <cstdio>
 #include <set>
 
 #include "runtime/core/status.h"
@@ -44,6 +47,31 @@ std::vector<std::string> environSnapshot(char** env) {
   return out;
 }
 
+std::string randomJobSecret() {
+  unsigned char bytes[32];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    ISTHMUS_CHECK(n > 0, "getrandom failed while making the job secret");
+    got += static_cast<size_t>(n);
+  }
+  std::string hex;
+  char digits[3];
+  for (unsigned char b : bytes) {
+    std::snprintf(digits, sizeof(digits), "%02x", b);
+    hex += digits;
+  }
+  return hex;
+}
+
+bool hasJobSecret(const std::vector<std::string>& env) {
+  for (const auto& kv : env) {
+    const std::string name = kv.substr(0, kv.find('='));
+    if (name == "ISTHMUS_JOB_SECRET" || name == "ISTHMUS_JOB_SECRET_FILE") return true;
+  }
+  return false;
+}
+
 std::vector<std::string> rankEnvironment(const RankEnvInputs& in, int rank, int center,
                                          int localRank, int localWorldSize,
                                          const std::string& wanAddress) {
@@ -67,6 +95,7 @@ std::vector<std::string> rankEnvironment(const RankEnvInputs& in, int rank, int 
   set("ISTHMUS_NUM_CENTERS", std::to_string(in.numCenters));
   set("ISTHMUS_RANKS_PER_CENTER", ranksPerCenterText(in.ranksPerCenter));
   set("ISTHMUS_JOB_ID", in.jobId);
+  if (!in.jobSecret.empty() && !hasJobSecret(in.base)) set("ISTHMUS_JOB_SECRET", in.jobSecret);
   if (!in.topologyPath.empty()) set("ISTHMUS_TOPOLOGY", in.topologyPath);
   if (in.wan) {
     set("UCX_TLS", "tcp");

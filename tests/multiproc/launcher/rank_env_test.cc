@@ -60,5 +60,23 @@ TEST(RankEnv, WanForcesTcpAndTopologyIsPassed) {
   EXPECT_TRUE(has(env, "ISTHMUS_TOPOLOGY=/t.json"));
 }
 
+TEST(RankEnv, JobSecretIsGeneratedUnlessTheUserGaveOne) {
+  const std::string secret = randomJobSecret();
+  EXPECT_EQ(secret.size(), 64u);
+  EXPECT_NE(secret, randomJobSecret());
+  auto in = inputs();
+  in.jobSecret = secret;
+  auto env = rankEnvironment(in, 0, 0, 0, 2, "");
+  EXPECT_TRUE(has(env, "ISTHMUS_JOB_SECRET=" + secret));
+  for (const char* given : {"ISTHMUS_JOB_SECRET=mine", "ISTHMUS_JOB_SECRET_FILE=/s"}) {
+    in.base.push_back(given);
+    EXPECT_TRUE(hasJobSecret(in.base));
+    env = rankEnvironment(in, 0, 0, 0, 2, "");
+    EXPECT_TRUE(has(env, given));
+    EXPECT_EQ(countName(env, "ISTHMUS_JOB_SECRET"), given[18] == '=' ? 1 : 0) << given;
+    in.base.pop_back();
+  }
+}
+
 }  // namespace
 }  // namespace isthmus::launcher
