@@ -40,6 +40,26 @@ std::string signalName(int sig) {
   return abbrev != nullptr ? strCat("SIG", abbrev) : strCat("signal ", sig);
 }
 
+// Writes `text` to a new file /tmp/<stem>-XXXXXX.textproto and returns its path.
+Result<std::string> writeTempFile(const std::string& stem, const std::string& text) {
+  std::string path = "/tmp/" + stem + "-XXXXXX.textproto";
+  int fd = mkstemps(path.data(), static_cast<int>(std::strlen(".textproto")));
+  if (fd < 0) return internalError("mkstemps ", path, ": ", std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  close(fd);
+  if (done != text.size()) {
+    unlink(path.c_str());
+    return internalError("writing ", path, ": ", std::strerror(errno));
+  }
+  return path;
+}
+
 std::string randomJobId() {
   std::random_device rd;
   char buf[17];
@@ -328,6 +348,22 @@ int runJob(const LauncherOptions& options) {
   envIn.jobId = jobId;
   envIn.jobSecret = hasJobSecret(envIn.base) ? std::string() : randomJobSecret();
   envIn.topologyPath = options.topologyPath;
+  // Under --wan without --topology, the ranks get a topology describing the emulated links.
+  struct FileRemover {
+    std::string path;
+    ~FileRemover() {
+      if (!path.empty()) unlink(path.c_str());
+    }
+  } emulatedTopology;
+  if (wan && options.topologyPath.empty()) {
+    auto written = writeTempFile("isthmus-run-topology", wan->emulatedTopologyText(*topology));
+    if (!written.ok()) {
+      say(strCat("cannot write the emulated topology: ", written.status().toString()));
+      return 1;
+    }
+    emulatedTopology.path = *written;
+    envIn.topologyPath = *written;
+  }
   envIn.wan = wan != nullptr;
 
   Supervisor supervisor(options, sigFd);

@@ -22,6 +22,27 @@ class WanemSetup : public WanSetup {
   std::string netnsPath(int center) const override { return em_->netnsPath(center); }
   std::string address(int center) const override { return em_->address(center); }
   std::string describe() const override { return em_->spec().toString(); }
+  std::string emulatedTopologyText(const Topology& topology) const override {
+    std::string text = "# Written by isthmus-run for an emulated WAN: " + describe() + "\n";
+    for (int c = 0; c < topology.numCenters(); ++c) {
+      text += strCat("centers { name: \"", topology.centerName(c),
+                     "\" ranks { first: ", topology.firstRank(c),
+                     " count: ", topology.centerSize(c), " } }\n");
+    }
+    for (int a = 0; a < topology.numCenters(); ++a) {
+      for (int b = a + 1; b < topology.numCenters(); ++b) {
+        const wanem::LinkParams& l = em_->spec().link(a, b);
+        text += strCat("links { a: \"", topology.centerName(a), "\" b: \"", topology.centerName(b),
+                       "\" bandwidth_gbps: ", l.rateBitsPerSec / 1e9, " rtt_ms: ", l.rttMs,
+                       " jitter_ms: ", l.jitterMs, " loss_percent: ", l.lossRate * 100.0);
+        // Lanes stay what a declared link said, else the transport's default.
+        auto declared = topology.link(a, b);
+        if (declared) text += strCat(" lanes: ", declared->lanes);
+        text += " }\n";
+      }
+    }
+    return text;
+  }
   Status stop() override { return em_->stop(); }
 
  private:

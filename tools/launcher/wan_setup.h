@@ -29,6 +29,10 @@ class WanSetup {
   virtual std::string address(int center) const = 0;
   // One line for the launcher's banner: "rate=1gbit,rtt=40ms,..."
   virtual std::string describe() const = 0;
+  // A topology (text format) with `topology`'s centers and a link per pair of centers carrying the
+  // emulated rate, RTT, jitter and loss, so ranks size their lanes and windows from the link they
+  // are really on. The launcher hands it to the ranks when the user gave no --topology.
+  virtual std::string emulatedTopologyText(const Topology& topology) const = 0;
   virtual Status stop() = 0;
 };
 
