@@ -1,8 +1,7 @@
 # Train a model across centers with DDP + Isthmus.  Run on 2 centers x 2 ranks with:
 #   isthmus-run --centers 2 --ranks-per-center 2 -- python examples/quickstart.py
 import torch
-import isthmus
-import isthmus.torch
+import isthmus.torch  # also binds `isthmus`
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 isthmus.init()                            # rank, center and store from isthmus-run's environment
@@ -19,3 +18,4 @@ for step in range(100):
     opt.zero_grad(); loss.backward(); opt.step()
 sent = isthmus.traffic()["inter_bytes_sent"]
 print(f"rank {isthmus.rank()} center {isthmus.center()}: loss {loss.item():.4f}, {sent} bytes sent to other centers")
+isthmus.shutdown()                        # a barrier, then the communicator is closed
