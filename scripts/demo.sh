@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
-# The main job: 2 emulated centers x 2 ranks. Under the WAN emulator when root (or allowed to make
-# network namespaces), plain loopback otherwise.
+# The main job (examples/train_gpt.py): a small GPT trained across 2 emulated centers x 2 ranks in
+# three modes (flat Gloo DDP, the int8 hierarchical hook, DiLoCo int8). Under the WAN emulator when
+# root, plain loopback otherwise (the script says which). Ends with a table and out/train_gpt/*.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${ISTHMUS_BUILD_DIR:-build}
-wan_args=()
-if [ "$(id -u)" = 0 ] && [ -f "$BUILD_DIR/tools/wanem/isthmus-wanem" ]; then
-  wan_args=(--wan "rate=1gbit,rtt=40ms")
-else
-  echo "demo: not root or no WAN emulator: running on plain loopback"
-fi
-exec "$BUILD_DIR/tools/launcher/isthmus-run" --centers 2 --ranks-per-center 2 "${wan_args[@]}" \
-  -- "$BUILD_DIR/examples/hello_centers"
+export PYTHONPATH="$PWD/$BUILD_DIR/python_bindings/pkg${PYTHONPATH:+:$PYTHONPATH}"
+exec .venv/bin/python examples/train_gpt.py "$@"
