@@ -46,7 +46,7 @@ MODEL = dict(d_model=128, n_layers=2, n_heads=4, context=64)
 BATCH_PER_RANK = 16
 LR = 3e-3
 WARMUP = 20
-STEPS = 500
+STEPS = 400
 EVAL_EVERY = 25
 EVAL_BATCHES = 16  # spread over the ranks
 DILOCO_H = 20
