@@ -351,7 +351,7 @@ def run_mode(args, mode: str, use_wan: bool, out_dir: Path) -> dict:
 def print_table(results: list[dict], use_wan: bool, wan: str) -> str:
     base = results[0]
     lines = []
-    link = f"emulated WAN {wan}" if use_wan else "loopback only (not root: no WAN emulation)"
+    link = f"emulated WAN {wan}" if use_wan else "loopback only (no WAN emulation: not root, or --no-wan)"
     lines.append(
         f"{base['world']} ranks = {CENTERS} centers x {RANKS_PER_CENTER}, {link}; "
         f"GPT {base['params']} params, {base['steps']} steps, data: {base['source']}"
