@@ -488,8 +488,11 @@ class CommunicatorImpl : public Communicator,
           const char* m = noticeBufs_[p].data();
           std::string text(m + 2, strnlen(m + 2, kNoticeBytes - 2));
           if (m[0] == 0) {
-            std::lock_guard<std::mutex> l(mu_);
-            departed_[p] = true;
+            {
+              std::lock_guard<std::mutex> l(mu_);
+              departed_[p] = true;
+            }
+            expectDeparture(nt, p);
           } else {
             fail(Status(static_cast<StatusCode>(m[1]),
                         strCat(text, " (reported to ", who(), " by rank ", p, ")")));
@@ -501,6 +504,37 @@ class CommunicatorImpl : public Communicator,
     }
   }
 
+  // `peer` (numbered in the notice transport) said goodbye: its connections closing are expected,
+  // on the notice transport and, for a peer of this center, on the intra group.
+  void expectDeparture(Transport* nt, int peer) {
+    nt->expectDeparture(peer);
+    if (intra_ && nt != intra_.get() && topology_.centerOf(peer) == center_) {
+      intra_->expectDeparture(peer - topology_.firstRank(center_));
+    }
+  }
+
+  // After saying goodbye, waits (briefly) for every peer's goodbye, so that no rank closes its
+  // connections while another still takes that for a failure. Peers that never say goodbye (they
+  // failed, or left without shutting down) cost at most the grace period.
+  void awaitDepartures(double graceSeconds) {
+    Deadline grace = Deadline::afterSeconds(graceSeconds);
+    Transport* nt = noticeTransport();
+    if (!nt || nt->size() <= 1) return;
+    while (!grace.expired()) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        bool all = true;
+        for (int p = 0; p < nt->size(); ++p) all = all && (p == nt->rank() || departed_[p]);
+        if (!failed_.ok()) return;
+        if (all) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    // Every goodbye is in, but a peer's watcher (20 ms period) may not have seen ours yet:
+    // linger a little so it does before our connections close.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
   void shutdown() {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -508,7 +542,10 @@ class CommunicatorImpl : public Communicator,
       cv_.notify_all();
     }
     if (executor_.joinable()) executor_.join();
-    if (failure().ok()) sendNotices(0, okStatus());
+    if (failure().ok()) {
+      sendNotices(0, okStatus());
+      awaitDepartures(3.0);
+    }
     {
       std::lock_guard<std::mutex> l(mu_);
       watcherStop_ = true;

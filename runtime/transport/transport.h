@@ -81,6 +81,11 @@ class Transport {
 
   // One line for logs and Communicator::describe(): kind, rank/size, lanes, window, addresses.
   virtual std::string describe() const = 0;
+
+  // The caller learned (from the peer itself) that `peer` is leaving on purpose: its connections
+  // closing from now on are expected, so they are not logged as errors. Operations still pending
+  // with that peer fail with kPeerLost as usual. Any thread; the default does nothing.
+  virtual void expectDeparture(int peer) {}
 };
 
 }  // namespace isthmus

@@ -334,7 +334,11 @@ void UcxTransportImpl::markPeerLost(Peer& p, Status why) {
   if (p.lost) return;
   p.lost = true;
   p.lostStatus = why;
-  ISTHMUS_LOG(kError) << why.message();
+  if (isDeparting(p.rank)) {
+    ISTHMUS_LOG(kDebug) << why.message() << " (it announced its departure)";
+  } else {
+    ISTHMUS_LOG(kError) << why.message();
+  }
   std::vector<OpPtr> ops;
   for (auto& [tag, op] : p.sends) ops.push_back(op);
   for (auto& [tag, op] : p.recvs) ops.push_back(op);

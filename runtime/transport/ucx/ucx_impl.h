@@ -157,6 +157,8 @@ class UcxTransportImpl : public UcxTransport {
   void abort(Status reason) override;
   Status health() const override;
   std::string describe() const override;
+  void expectDeparture(int peer) override;
+  bool isDeparting(int peer) const;
   std::vector<std::string> refusals() const override;
   std::string listenAddress() const override { return listenAddress_; }
 
@@ -240,7 +242,8 @@ class UcxTransportImpl : public UcxTransport {
   std::vector<std::weak_ptr<OpState>> registry_;  // every op not yet finished
   Status health_;
   std::vector<std::string> refusals_;
-  Status connectFailure_;  // a dial refused or failed: creation fails with it
+  std::vector<bool> departing_;  // peers that said they are leaving (expectDeparture)
+  Status connectFailure_;        // a dial refused or failed: creation fails with it
   bool connected_ = false;
   std::string missing_ = "no connection yet";
   std::string linkSummary_;

@@ -339,6 +339,18 @@ void UcxTransportImpl::submit(const OpPtr& op) {
   wake();
 }
 
+void UcxTransportImpl::expectDeparture(int peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (peer < 0 || peer >= opt_.size) return;
+  if (departing_.size() != static_cast<size_t>(opt_.size)) departing_.assign(opt_.size, false);
+  departing_[peer] = true;
+}
+
+bool UcxTransportImpl::isDeparting(int peer) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peer >= 0 && static_cast<size_t>(peer) < departing_.size() && departing_[peer];
+}
+
 void UcxTransportImpl::abort(Status reason) {
   if (reason.ok()) reason = abortedError(who(), " abort() called");
   std::vector<OpPtr> ops;
