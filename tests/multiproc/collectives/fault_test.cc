@@ -37,6 +37,9 @@ TEST(CollectivesFault, RankKilledMidAllreduceIsReportedAsPeerLost) {
                     .ok());
     std::vector<float> x(64u << 20, 1.0f);  // 256 MiB
     const int me = (*comm)->rank();
+    // The launcher stops the other ranks (SIGTERM) as soon as the victim dies; survivors must
+    // live long enough to report what their own wait() returned.
+    signal(SIGTERM, SIG_IGN);
     if (me == kVictim) {
       std::thread([] {
         std::this_thread::sleep_for(std::chrono::milliseconds(150));
@@ -55,7 +58,9 @@ TEST(CollectivesFault, RankKilledMidAllreduceIsReportedAsPeerLost) {
     std::printf("SURVIVOR rank %d %s after %.2f s: %s\n", me, ok ? "OK" : "BAD", elapsed,
                 s.toString().c_str());
     std::fflush(stdout);
-    // Leave without tearing down (the launcher kills the job anyway).
+    // A survivor that left at once would look like a second lost peer to a slower survivor:
+    // linger so every survivor's own verdict is about the victim, then leave without tearing down.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     _exit(ok ? 0 : 1);
   }
   auto r = testing::runThisTestUnderLauncher({"--centers", "2", "--ranks-per-center", "2"}, 90, {},
