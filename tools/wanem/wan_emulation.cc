@@ -60,9 +60,11 @@ Result<std::string> applyTcpSettings(const TcpSettings& tcp) {
   }
   // Each connection starts from scratch: no ssthresh/RTT cached from an earlier run.
   ISTHMUS_RETURN_IF_ERROR(writeSysctl("net.ipv4.tcp_no_metrics_save", "1"));
+  ISTHMUS_RETURN_IF_ERROR(
+      writeSysctl("net.ipv4.tcp_slow_start_after_idle", tcp.slowStartAfterIdle ? "1" : "0"));
   std::string report;
-  for (const char* key :
-       {"net.ipv4.tcp_congestion_control", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"}) {
+  for (const char* key : {"net.ipv4.tcp_congestion_control", "net.ipv4.tcp_rmem",
+                          "net.ipv4.tcp_wmem", "net.ipv4.tcp_slow_start_after_idle"}) {
     auto v = readSysctl(key);
     report += strCat(report.empty() ? "" : " ", key + 9, "=", v.ok() ? *v : std::string("?"));
   }

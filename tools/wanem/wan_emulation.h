@@ -67,6 +67,10 @@ struct LinkParams {
 struct TcpSettings {
   std::string congestionControl = "cubic";  // one of net.ipv4.tcp_available_congestion_control
   int64_t maxBufferBytes = 0;  // > 0: tcp_rmem and tcp_wmem maximum; 0: the namespace default
+  // net.ipv4.tcp_slow_start_after_idle: true (the kernel's default) restarts slow start on a
+  // connection idle for an RTO, as between the steps of a training job; tuned WAN gateways turn
+  // it off. Spec key: slowstart_after_idle=1|0.
+  bool slowStartAfterIdle = true;
 };
 
 struct WanSpec {
@@ -87,10 +91,11 @@ struct WanSpec {
 //   "rate=1gbit,rtt=40ms,loss=0,jitter=0ms"                (defaults for every pair)
 //   "rate=1gbit,rtt=40ms;0-1:rate=100mbit,rtt=80ms"        (then per-pair sections "a-b:")
 // Keys: rate (bit, kbit, mbit, gbit, tbit; 1000-based), rtt, jitter, queue (us, ms, s), loss
-// ("1%" or "0.01"); only in the first section: cc (congestion control), tcpbuf ("default" or a
-// size: 128m, 128MiB, 134217728; 1024-based), late (late tolerance, a time). Keys left out keep
-// their defaults (rate=1gbit, rtt=40ms, jitter=0, loss=0, queue=auto, cc=cubic,
-// tcpbuf=default, late=1ms). Errors are kInvalidArgument and name the key and the bad value.
+// ("1%" or "0.01"); only in the first section: slowstart_after_idle (1 or 0), cc (congestion
+// control), tcpbuf ("default" or a size: 128m, 128MiB, 134217728; 1024-based), late (late
+// tolerance, a time). Keys left out keep their defaults (rate=1gbit, rtt=40ms, jitter=0, loss=0,
+// queue=auto, cc=cubic, tcpbuf=default, late=1ms). Errors are kInvalidArgument and name the key and
+// the bad value.
 Result<WanSpec> parseWanSpec(const std::string& text);
 
 // Checks a spec against a number of centers (pairs in range, a != b, values sane).

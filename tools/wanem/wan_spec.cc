@@ -167,15 +167,19 @@ Status parseSection(const std::string& section, LinkParams* link, WanSpec* spec)
       spec->tcp.congestionControl = cc;
     } else if (spec != nullptr && key == "tcpbuf") {
       ISTHMUS_RETURN_IF_ERROR(parseBytes(key, value, &spec->tcp.maxBufferBytes));
+    } else if (spec != nullptr && key == "slowstart_after_idle") {
+      if (value != "0" && value != "1") return badValue(key, value, "expected 1 or 0");
+      spec->tcp.slowStartAfterIdle = value == "1";
     } else if (spec != nullptr && key == "late") {
       ISTHMUS_RETURN_IF_ERROR(parseTimeMs(key, value, &spec->lateToleranceMs));
-    } else if (key == "cc" || key == "tcpbuf" || key == "late") {
+    } else if (key == "cc" || key == "tcpbuf" || key == "late" || key == "slowstart_after_idle") {
       return invalidArgumentError("WAN spec: key '", key,
                                   "' applies to every namespace: put it in the first section, not "
                                   "in a per-pair section");
     } else {
-      return invalidArgumentError("WAN spec: unknown key '", key, "' (in '", item,
-                                  "'); known: rate, rtt, jitter, loss, queue, cc, tcpbuf, late");
+      return invalidArgumentError(
+          "WAN spec: unknown key '", key, "' (in '", item,
+          "'); known: rate, rtt, jitter, loss, queue, cc, tcpbuf, slowstart_after_idle, late");
     }
   }
   return okStatus();
@@ -229,6 +233,7 @@ std::string WanSpec::toString() const {
   std::ostringstream os;
   os << defaults.toString() << ",cc=" << tcp.congestionControl << ",tcpbuf="
      << (tcp.maxBufferBytes > 0 ? std::to_string(tcp.maxBufferBytes) : std::string("default"))
+     << (tcp.slowStartAfterIdle ? "" : ",slowstart_after_idle=0")
      << ",late=" << formatMs(lateToleranceMs);
   for (const auto& [pair, link] : perPair) {
     os << ";" << pair.first << "-" << pair.second << ":" << link.toString();

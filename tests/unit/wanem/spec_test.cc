@@ -30,6 +30,14 @@ TEST(WanSpecTest, ParsesUnitsAndDefaults) {
   EXPECT_EQ(spec->tcp.congestionControl, "bbr");
   EXPECT_EQ(spec->tcp.maxBufferBytes, 128 << 20);
   EXPECT_DOUBLE_EQ(spec->lateToleranceMs, 2);
+  EXPECT_TRUE(spec->tcp.slowStartAfterIdle);  // the kernel's default unless asked
+
+  spec = parseWanSpec("rate=1gbit,slowstart_after_idle=0");
+  ASSERT_TRUE(spec.ok()) << spec.status().toString();
+  EXPECT_FALSE(spec->tcp.slowStartAfterIdle);
+  EXPECT_NE(spec->toString().find("slowstart_after_idle=0"), std::string::npos);
+  EXPECT_FALSE(parseWanSpec("slowstart_after_idle=2").ok());
+  EXPECT_FALSE(parseWanSpec("rate=1gbit;0-1:slowstart_after_idle=0").ok());
 
   spec = parseWanSpec("");
   ASSERT_TRUE(spec.ok());
