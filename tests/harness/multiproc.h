@@ -30,14 +30,9 @@
 //     EXPECT_EQ(r.exitCode, 0) << r.output;
 //   }
 //
-// CMake (until tests/CMakeLists.txt adds tests/harness itself):
-//   if(NOT TARGET isthmus_test_harness)
-//     add_subdirectory(${PROJECT_SOURCE_DIR}/tests/harness ${PROJECT_BINARY_DIR}/tests/harness)
-//   endif()
+// CMake (tests/CMakeLists.txt adds tests/harness before the test groups):
 //   isthmus_add_gtest(NAME my_test SOURCES my_test.cc LIBS isthmus_test_harness isthmus_runtime
-//                     LABELS multiproc TIMEOUT 120)
-//   # and make sure the launcher is built before the test runs:
-//   add_dependencies(my_test isthmus_run)
+//                     LABELS multiproc TIMEOUT 120 NEEDS isthmus_run)  # launcher built first
 // Keep the ctest TIMEOUT above the timeoutSeconds you pass, so the harness (not ctest) kills the
 // tree and reports what the ranks printed.
 #pragma once
