@@ -305,6 +305,8 @@ def worker(args) -> None:
         Path(args.out).write_text(json.dumps(result))
     dist.barrier()
     dist.destroy_process_group()
+    # Leave the job cleanly: a barrier, then goodbyes, so no rank takes another's exit for a fault.
+    isthmus.shutdown()
 
 
 # ---- driver -----------------------------------------------------------------------------------
