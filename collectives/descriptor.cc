@@ -7,6 +7,7 @@
 
 #include "collectives/ring.h"
 #include "collectives/tags.h"
+#include "runtime/core/hash.h"
 
 namespace isthmus::coll {
 
@@ -21,14 +22,7 @@ const char* collKindName(CollKind kind) {
   return "unknown";
 }
 
-uint64_t hashString(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
+uint64_t hashString(const std::string& s) { return fnv1a(s.data(), s.size()); }
 
 std::string describeDescriptor(const CollDescriptor& d) {
   std::string dtype = isValidDType(static_cast<uint8_t>(d.dtype))

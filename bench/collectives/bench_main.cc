@@ -25,6 +25,7 @@
 #include "collectives/communicator.h"
 #include "collectives/dtype_math.h"
 #include "runtime/core/dtype.h"
+#include "runtime/core/hash.h"
 
 using namespace isthmus;
 
@@ -267,7 +268,7 @@ int run(const Args& a) {
       }
       relerr = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
       std::vector<uint64_t> hashes(N);
-      uint64_t h = bench::hashBytes(buf.data(), buf.size());
+      uint64_t h = fnv1a(buf.data(), buf.size());
       Status hs =
           waitOk(comm.allGather(ConstBufferView(&h, 8, DType::kUInt8),
                                 BufferView{hashes.data(), hashes.size() * 8, DType::kUInt8}, {}),

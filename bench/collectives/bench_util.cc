@@ -46,14 +46,4 @@ size_t vmHwmBytes() {
   return 0;
 }
 
-uint64_t hashBytes(const void* data, size_t bytes) {
-  uint64_t h = 1469598103934665603ull;
-  auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < bytes; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 }  // namespace isthmus::bench

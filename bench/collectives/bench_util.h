@@ -14,6 +14,5 @@ Result<size_t> parseBytes(const std::string& text);
 std::string humanBytes(double bytes);
 // Peak resident set size of this process (VmHWM in /proc/self/status), bytes; 0 if unknown.
 size_t vmHwmBytes();
-uint64_t hashBytes(const void* data, size_t bytes);
 
 }  // namespace isthmus::bench

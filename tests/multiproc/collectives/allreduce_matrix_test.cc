@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "collectives/communicator.h"
+#include "runtime/core/hash.h"
 #include "runtime/identity.h"
 #include "tests/harness/multiproc.h"
 #include "tests/unit/collectives/allreduce_check.h"
@@ -54,7 +55,7 @@ void rankBody() {
           EXPECT_TRUE(ok.ok()) << "rank " << c.rank() << " n=" << n << " " << dtypeName(dt) << " "
                                << coll::reduceOpName(op) << " " << v.codec << ": " << ok.toString();
           // Bitwise agreement: all-gather every rank's hash of its result.
-          uint64_t h = testing::hashBytes(x.data(), x.size());
+          uint64_t h = fnv1a(x.data(), x.size());
           std::vector<uint64_t> all(c.worldSize());
           ASSERT_TRUE(c.allGather(ConstBufferView(&h, 8, DType::kUInt8),
                                   BufferView{all.data(), all.size() * 8, DType::kUInt8}, {})

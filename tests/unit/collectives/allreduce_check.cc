@@ -136,14 +136,4 @@ Status checkAllreduce(const std::vector<uint8_t>& result, DType dtype, const Ref
   return okStatus();
 }
 
-uint64_t hashBytes(const void* data, size_t bytes) {
-  uint64_t h = 1469598103934665603ull;
-  auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < bytes; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 }  // namespace isthmus::testing

@@ -37,7 +37,6 @@ Reference makeReference(const std::vector<int>& centerOfRank, size_t n, DType dt
 Status checkAllreduce(const std::vector<uint8_t>& result, DType dtype, const Reference& ref,
                       DataKind kind, coll::ReduceOp op, int worldSize, int codecBits);
 
-uint64_t hashBytes(const void* data, size_t bytes);
 double toDouble(const uint8_t* p, DType dtype, size_t i);
 
 }  // namespace isthmus::testing

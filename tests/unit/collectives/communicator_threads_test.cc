@@ -12,6 +12,7 @@
 
 #include "collectives/communicator.h"
 #include "collectives/hier_layout.h"
+#include "runtime/core/hash.h"
 #include "runtime/topology.h"
 #include "tests/unit/collectives/allreduce_check.h"
 #include "tests/unit/collectives/comm_threads.h"
@@ -72,7 +73,7 @@ void runMatrix(const Case& cs, size_t chunkBytes) {
                                 << c.toString();
             std::lock_guard<std::mutex> l(mu);
             hashes[strCat(n, dtypeName(dt), static_cast<int>(op), static_cast<int>(k))].insert(
-                testing::hashBytes(x.data(), x.size()));
+                fnv1a(x.data(), x.size()));
           }
         }
       }

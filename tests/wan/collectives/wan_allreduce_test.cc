@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "collectives/communicator.h"
+#include "runtime/core/hash.h"
 #include "runtime/topology.h"
 #include "tests/harness/multiproc.h"
 #include "tests/unit/collectives/allreduce_check.h"
@@ -41,7 +42,7 @@ TEST(CollectivesWan, AllreduceAcrossEmulatedCenters) {
         Status ok = testing::checkAllreduce(x, DType::kFloat32, ref, kind, coll::ReduceOp::kAvg,
                                             c.worldSize(), bits);
         EXPECT_TRUE(ok.ok()) << codec << " n=" << n << ": " << ok.toString();
-        uint64_t h = testing::hashBytes(x.data(), x.size());
+        uint64_t h = fnv1a(x.data(), x.size());
         std::vector<uint64_t> all(c.worldSize());
         ASSERT_TRUE(c.allGather(ConstBufferView(&h, 8, DType::kUInt8),
                                 BufferView{all.data(), all.size() * 8, DType::kUInt8}, {})

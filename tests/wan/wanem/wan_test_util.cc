@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "runtime/core/hash.h"
 #include "tools/wanem/netns.h"
 
 namespace isthmus::wanem::testing {
@@ -65,12 +66,7 @@ Status recvAll(int fd, uint8_t* data, size_t len, const Deadline& deadline) {
 }  // namespace
 
 uint64_t fnv1a(const std::vector<uint8_t>& bytes) {
-  uint64_t h = 1469598103934665603ULL;
-  for (uint8_t b : bytes) {
-    h ^= b;
-    h *= 1099511628211ULL;
-  }
-  return h;
+  return ::isthmus::fnv1a(bytes.data(), bytes.size());
 }
 
 Result<uint64_t> transferAndHash(const std::string& fromNsPath, const std::string& toNsPath,
