@@ -247,6 +247,7 @@ class UcxTransportImpl : public UcxTransport {
   bool connected_ = false;
   std::string missing_ = "no connection yet";
   std::string linkSummary_;
+  std::string congestionSummary_;  // " tcp_cc=bbr(8 sockets)" when set toward other centers
 
   // [P]
   std::vector<Peer> peers_;

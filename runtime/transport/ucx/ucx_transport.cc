@@ -11,18 +11,40 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "runtime/core/logging.h"
 #include "runtime/transport/ucx/callbacks.h"
+#include "runtime/transport/ucx/tcp_tuning.h"
 #include "runtime/transport/ucx/ucx_impl.h"
 
 namespace isthmus {
 
-PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t chunkBytes) {
+namespace {
+// The maximum of net.ipv4.tcp_wmem in this process's network namespace (4 MiB if unreadable).
+double tcpSendBufferMax() {
+  std::ifstream f("/proc/sys/net/ipv4/tcp_wmem");
+  double lo = 0, dflt = 0, hi = 0;
+  if (f >> lo >> dflt >> hi && hi > 0) return hi;
+  return 4u << 20;
+}
+}  // namespace
+
+PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t chunkBytes,
+                                  const std::string& congestion, int sharers) {
   PeerLinkParams p;
-  p.lanes = std::max(1, lanes);
   double bdp = gbps * 1e9 / 8.0 * rttMs / 1e3;
+  if (lanes <= 0) {
+    if (congestion == "bbr") {
+      const double share = bdp / std::max(1, sharers);
+      lanes = static_cast<int>(std::ceil(share / (0.75 * tcpSendBufferMax())));
+      lanes = std::min(16, std::max(1, lanes));
+    } else {
+      lanes = kLossBasedLanes;
+    }
+  }
+  p.lanes = std::max(1, lanes);
   // A rendezvous chunk occupies its window from the sender's request to the receiver's
   // acknowledgement: about two round trips plus its transfer time. To keep the link busy the
   // lanes together need ~2x the bandwidth-delay product in flight; 3x leaves slack.
@@ -30,6 +52,11 @@ PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t c
   p.windowBytesPerLane = std::max<size_t>(2 * chunkBytes, static_cast<size_t>(std::ceil(perLane)));
   p.eager = rttMs >= 1.0;
   return p;
+}
+
+Result<std::string> chooseTcpCongestion(const std::string& requested) {
+  ISTHMUS_ASSIGN_OR_RETURN(std::string cc, ucximpl::chooseCongestionControl(requested));
+  return cc.empty() ? std::string("system") : cc;
 }
 
 Result<std::string> loadJobSecret() {
@@ -147,6 +174,9 @@ Status UcxTransportImpl::start(Deadline deadline) {
       return invalidArgumentError("UcxTransport: chunk size ", c, " outside [4 KiB, 1 GiB]");
     }
   }
+  ISTHMUS_ASSIGN_OR_RETURN(const std::string congestion,
+                           chooseCongestionControl(opt_.tcpCongestion));
+  const std::set<unsigned long> socketsBefore = socketInodes();
   secret_ = opt_.secret;
   if (secret_.empty()) {
     ISTHMUS_ASSIGN_OR_RETURN(secret_, loadJobSecret());
@@ -265,6 +295,26 @@ Status UcxTransportImpl::start(Deadline deadline) {
   }
   if (!connectFailure_.ok()) return connectFailure_;
   if (!health_.ok()) return health_;
+  std::set<std::string> remoteHosts;
+  for (const Peer& p : peers_) {
+    const std::string host = p.address.substr(0, p.address.rfind(':'));
+    if (p.center != opt_.center && host != opt_.host) remoteHosts.insert(host);
+  }
+  lock.unlock();
+  // Only toward other centers' addresses: on one host (no emulated WAN) there is no long link.
+  if (!congestion.empty() && !remoteHosts.empty()) {
+    CongestionResult cc = setCongestionControl(congestion, socketsBefore, remoteHosts);
+    if (!cc.error.empty()) {
+      ISTHMUS_LOG(kWarn) << who() << " could not select TCP congestion control " << congestion
+                         << " for connections to other centers (" << cc.error
+                         << "); they keep the system default, which over a long link may leave "
+                            "much of it idle. ISTHMUS_TCP_CONGESTION=system silences this.";
+    }
+    lock.lock();
+    congestionSummary_ = strCat(" tcp_cc=", congestion, "(", cc.sockets, " sockets)");
+  } else {
+    lock.lock();
+  }
   ISTHMUS_LOG(kInfo) << who() << " connected: " << describeLocked();
   return okStatus();
 }
@@ -392,7 +442,7 @@ std::string UcxTransportImpl::describe() const {
 std::string UcxTransportImpl::describeLocked() const {
   return strCat("ucx ", who(), " listen=", listenAddress_,
                 " tls=", std::getenv("UCX_TLS") ? std::getenv("UCX_TLS") : opt_.tls,
-                " errmode=", opt_.peerErrorHandling ? "peer" : "none",
+                " errmode=", opt_.peerErrorHandling ? "peer" : "none", congestionSummary_,
                 " peers(lanes x window/protocol/chunk):", linkSummary_);
 }
 

@@ -49,7 +49,22 @@ struct PeerLinkParams {
 // Lanes and window for a link of `gbps` and `rttMs`: the window per lane is 3x the
 // bandwidth-delay product split over the lanes (a rendezvous chunk holds its window for about two
 // round trips plus its transfer), at least two chunks; eager protocol from 1 ms of RTT up.
-PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t chunkBytes);
+//
+// `lanes` <= 0 chooses the count. With congestion control bbr (rate-based): as few flows as can
+// hold this pair's share of the bandwidth-delay product (the link shared by `sharers` rank pairs)
+// within one socket's send buffer (3/4 of net.ipv4.tcp_wmem's maximum), at most 16: every extra
+// bbr flow adds its own probing and drops at the bottleneck (docs/BENCHMARKS.md, "Congestion
+// control between centers"). With a loss-based algorithm (cubic, reno, the system default):
+// kLossBasedLanes, so that one loss slows only part of the traffic.
+constexpr int kLossBasedLanes = 4;
+PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t chunkBytes,
+                                  const std::string& congestion = "", int sharers = 1);
+
+// The TCP congestion control the transport will ask for on connections between centers, for
+// UcxTransportOptions::tcpCongestion `requested`: ISTHMUS_TCP_CONGESTION if set, else
+// `requested`, else bbr when the kernel has it; "system" = the system default (returned as
+// "system"). An algorithm the kernel lacks is kInvalidArgument naming those it has.
+Result<std::string> chooseTcpCongestion(const std::string& requested);
 
 // Test hooks: deliberately wrong behaviour, for the security and integrity tests only.
 struct UcxTestHooks {
@@ -92,6 +107,11 @@ struct UcxTransportOptions {
   double keepaliveSeconds = 1.0;         // a ping to each idle peer this often
   double peerTimeoutSeconds = 10.0;      // silence after which a peer is lost
   double handshakeTimeoutSeconds = 5.0;  // a half-done handshake is refused after this
+
+  // TCP congestion control for the connections to other centers (runtime/transport/ucx/
+  // tcp_tuning.h): "" = bbr when the kernel has it, "system" = leave the system default, else a
+  // name the kernel has. ISTHMUS_TCP_CONGESTION overrides it.
+  std::string tcpCongestion;
 
   UcxTestHooks testHooks;
 };
