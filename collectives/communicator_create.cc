@@ -66,7 +66,11 @@ Result<std::shared_ptr<Communicator>> Communicator::create(const Identity& ident
     o.peerTimeoutSeconds = peerTimeout;
     const int lanesOpt = options.lanesPerPeer;
     const size_t chunk = o.chunkBytes;
-    o.linkFor = [topology, center, lanesOpt, chunk](int peer) {
+    ISTHMUS_ASSIGN_OR_RETURN(const std::string congestion, chooseTcpCongestion(""));
+    o.tcpCongestion = congestion;
+    // In the hierarchical allreduce every rank of a center drives its own stream across the link.
+    const int sharers = topology.centerSize(center);
+    o.linkFor = [topology, center, lanesOpt, chunk, congestion, sharers](int peer) {
       const int pc = topology.centerOf(peer);
       PeerLinkParams p;
       if (pc == center) {
@@ -74,8 +78,12 @@ Result<std::shared_ptr<Communicator>> Communicator::create(const Identity& ident
         return p;
       }
       auto link = topology.link(center, pc);
-      int lanes = lanesOpt > 0 ? lanesOpt : (link ? link->lanes : Topology::kDefaultLanes);
-      if (link) return linkParamsFromRate(link->bandwidthGbps, link->rttMs, lanes, chunk);
+      int lanes = lanesOpt > 0 ? lanesOpt : (link && link->lanesDeclared ? link->lanes : 0);
+      if (link) {
+        return linkParamsFromRate(link->bandwidthGbps, link->rttMs, lanes, chunk, congestion,
+                                  sharers);
+      }
+      if (lanes <= 0) lanes = kLossBasedLanes;
       // No declared link: a link between centers is long by definition (DESIGN.md), and over a
       // long link UCX's rendezvous costs two round trips per chunk (docs/BENCHMARKS.md,
       // Transport): send eagerly.

@@ -334,6 +334,7 @@ class TopologyBuilder {
     fallback.bandwidthGbps = d.bandwidth_gbps();
     fallback.rttMs = d.rtt_ms();
     fallback.lanes = d.has_lanes() ? static_cast<int>(d.lanes()) : Topology::kDefaultLanes;
+    fallback.lanesDeclared = d.has_lanes();
     fallback.lossPercent = d.loss_percent();
     fallback.jitterMs = d.jitter_ms();
     const bool defaultIsLink = d.has_bandwidth_gbps() && d.has_rtt_ms();
@@ -352,7 +353,10 @@ class TopologyBuilder {
         LinkSpec s = fallback;
         if (l.has_bandwidth_gbps()) s.bandwidthGbps = l.bandwidth_gbps();
         if (l.has_rtt_ms()) s.rttMs = l.rtt_ms();
-        if (l.has_lanes()) s.lanes = static_cast<int>(l.lanes());
+        if (l.has_lanes()) {
+          s.lanes = static_cast<int>(l.lanes());
+          s.lanesDeclared = true;
+        }
         if (l.has_loss_percent()) s.lossPercent = l.loss_percent();
         if (l.has_jitter_ms()) s.jitterMs = l.jitter_ms();
         topo_.links_[idx] = s;

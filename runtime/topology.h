@@ -32,6 +32,10 @@ struct LinkSpec {
   int lanes = 0;             // 1..Topology::kMaxLanes parallel flows per rank pair
   double lossPercent = 0;    // [0, 100)
   double jitterMs = 0;       // >= 0
+  // Whether the file set `lanes` (on the link or in default_link). When it did not, `lanes` is
+  // kDefaultLanes and the transport may choose its own count (runtime/transport/ucx/
+  // ucx_transport.h, linkParamsFromRate).
+  bool lanesDeclared = false;
 
   // Bandwidth-delay product in bytes: what must be in flight to fill the link.
   double bdpBytes() const { return bandwidthGbps * 1e9 / 8.0 * rttMs / 1e3; }

@@ -35,9 +35,9 @@ class WanemSetup : public WanSetup {
         text += strCat("links { a: \"", topology.centerName(a), "\" b: \"", topology.centerName(b),
                        "\" bandwidth_gbps: ", l.rateBitsPerSec / 1e9, " rtt_ms: ", l.rttMs,
                        " jitter_ms: ", l.jitterMs, " loss_percent: ", l.lossRate * 100.0);
-        // Lanes stay what a declared link said, else the transport's default.
+        // Lanes stay what the user's topology said, else the transport chooses them.
         auto declared = topology.link(a, b);
-        if (declared) text += strCat(" lanes: ", declared->lanes);
+        if (declared && declared->lanesDeclared) text += strCat(" lanes: ", declared->lanes);
         text += " }\n";
       }
     }
