@@ -1,5 +1,6 @@
 #include "collectives/hier_allreduce.h"
 
+#include <array>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -22,13 +23,17 @@ using Bytes = std::vector<uint8_t>;
 enum TraceStep { kRS, kEncode1, kWaitA2A, kReduce, kWaitAG, kDecode, kAG, kWaitSends, kNumSteps };
 const char* const kTraceNames[kNumSteps] = {"rs",      "encode1", "wait_a2a", "reduce_encode2",
                                             "wait_ag", "decode",  "ag",       "wait_sends"};
-bool traceEnabled() {
-  static const bool on = [] {
+// ISTHMUS_COLL_TRACE=1: the per-step totals; =2: also one line per chunk with the times (ms
+// since the start) at which it was posted, its all-to-all arrived, its all-gather was posted,
+// its all-gather arrived and it was done.
+int traceLevel() {
+  static const int level = [] {
     const char* v = std::getenv("ISTHMUS_COLL_TRACE");
-    return v && *v && *v != '0';
+    return v && *v ? std::atoi(v) : 0;
   }();
-  return on;
+  return level;
 }
+bool traceEnabled() { return traceLevel() > 0; }
 class StepTimer {
  public:
   explicit StepTimer(double* acc) : acc_(acc), t0_(Deadline::Clock::now()) {}
@@ -59,6 +64,7 @@ struct ChunkWork {
   float* segmentData = nullptr;
   std::vector<SlotWork> slots;
   Requests sends;
+  double times[5] = {};  // for ISTHMUS_COLL_TRACE=2: posted, a2a in, ag posted, ag in, done
 };
 using ChunkPtr = std::shared_ptr<ChunkWork>;
 
@@ -96,7 +102,8 @@ class Schedule {
   Schedule(const HierAllreduceArgs& a, BufferView buffer) : a_(a), L_(*a.layout), buf_(buffer) {}
 
   Status run(TrafficStats* traffic) {
-    const auto start = Deadline::Clock::now();
+    start_ = Deadline::Clock::now();
+    const auto start = start_;
     if (a_.intra && a_.intraCma) {
       const int center = L_.center();
       cma_ = std::make_unique<CmaIntra>(a_.intra, a_.topology->firstRank(center), a_.sequence,
@@ -120,6 +127,13 @@ class Schedule {
       std::string line = strCat("allreduce seq=", a_.sequence, " ", L_.count(), " elems, ",
                                 L_.numChunks(), " chunks: total ", secondsSince(start), " s;");
       for (int k = 0; k < kNumSteps; ++k) line += strCat(" ", kTraceNames[k], "=", steps_[k]);
+      ISTHMUS_LOG(kInfo) << line;
+    }
+    if (traceLevel() > 1) {
+      std::string line = strCat("allreduce seq=", a_.sequence, " chunk times (ms):");
+      for (const auto& t : chunkTimes_) {
+        line += strCat(" [", t[0], " ", t[1], " ", t[2], " ", t[3], " ", t[4], "]");
+      }
       ISTHMUS_LOG(kInfo) << line;
     }
     traffic->interBytesSent += interSent_[0] + interSent_[1];
@@ -177,6 +191,7 @@ class Schedule {
         fail(s.withContext(strCat("chunk ", i)));
         break;
       }
+      mark(*c, 0);
       (numCenters() > 1 ? q1_ : q2_).push(c);
     }
     q1_.close();  // with one center stage B then just closes q2_ behind the last chunk
@@ -267,6 +282,7 @@ class Schedule {
         ISTHMUS_RETURN_IF_ERROR(
             waitAll(w.allToAllRecvs, a_.deadline).withContext("inter all-to-all receive"));
       }
+      mark(c, 1);
       StepTimer t(&steps_[kReduce]);
       const Range pr = L_.piece(i, w.slot, me());
       const uint64_t tag = collTag(a_.sequence, kPhaseInterAllGather, i, w.slot);
@@ -306,6 +322,7 @@ class Schedule {
         interSent_[1] += w.reduced.size();
       }
     }
+    mark(c, 2);
     return okStatus();
   }
 
@@ -338,6 +355,7 @@ class Schedule {
         ISTHMUS_RETURN_IF_ERROR(
             waitAll(w.allGatherRecvs, a_.deadline).withContext("inter all-gather receive"));
       }
+      mark(c, 3);
       StepTimer t(&steps_[kDecode]);
       for (int p = 0; p < C; ++p) {
         const Range pr = L_.piece(i, w.slot, p);
@@ -365,8 +383,17 @@ class Schedule {
       StepTimer t(&steps_[kAG]);
       ISTHMUS_RETURN_IF_ERROR(ringAllGather(call, buf_, L_.localSegments(i)));
     }
-    StepTimer t(&steps_[kWaitSends]);
-    return waitAll(c.sends, a_.deadline).withContext("inter send");
+    {
+      StepTimer t(&steps_[kWaitSends]);
+      ISTHMUS_RETURN_IF_ERROR(waitAll(c.sends, a_.deadline).withContext("inter send"));
+    }
+    mark(c, 4);
+    if (traceLevel() > 1) {
+      std::array<int, 5> t;
+      for (int k = 0; k < 5; ++k) t[k] = static_cast<int>(c.times[k]);
+      chunkTimes_.push_back(t);
+    }
+    return okStatus();
   }
 
   const HierAllreduceArgs& a_;
@@ -385,6 +412,12 @@ class Schedule {
   uint64_t interReceived_[2] = {0, 0};
   uint64_t intraSent_[2] = {0, 0};
   double steps_[kNumSteps] = {};  // each written by one stage thread only
+  Deadline::Clock::time_point start_;
+  std::vector<std::array<int, 5>> chunkTimes_;  // written by stage C only
+
+  void mark(ChunkWork& c, int k) {
+    if (traceLevel() > 1) c.times[k] = secondsSince(start_) * 1e3;
+  }
 };
 
 }  // namespace

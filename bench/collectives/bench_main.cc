@@ -251,6 +251,12 @@ int run(const Args& a) {
     for (double t : iterMax) mean += t / iterMax.size();
     const double tmin = *std::min_element(iterMax.begin(), iterMax.end());
     const double tmax = *std::max_element(iterMax.begin(), iterMax.end());
+    std::vector<double> sorted(iterMax);
+    std::sort(sorted.begin(), sorted.end());
+    const size_t h = sorted.size() / 2;
+    const double tmedian = sorted.size() % 2 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
+    std::string timesJson;
+    for (double t : iterMax) timesJson += strCat(timesJson.empty() ? "" : ", ", t);
     const double algbw = bytes / mean / 1e9;
     const double busbw = algbw * 2.0 * (N - 1) / N;
     // Error of the last iteration's result against the exact allreduce; #wrong and agreement.
@@ -295,13 +301,14 @@ int run(const Args& a) {
         std::fprintf(json,
                      "{\"bytes\": %zu, \"count\": %zu, \"dtype\": \"%s\", \"op\": \"%s\", "
                      "\"codec\": \"%s\", \"ranks\": %d, \"centers\": %d, \"time_s\": %.6f, "
-                     "\"time_min_s\": %.6f, \"time_max_s\": %.6f, \"algbw_gbps\": %.4f, "
+                     "\"time_min_s\": %.6f, \"time_max_s\": %.6f, \"time_median_s\": %.6f, "
+                     "\"times_s\": [%s], \"algbw_gbps\": %.4f, "
                      "\"busbw_gbps\": %.4f, \"inter_bytes_per_iter_max_rank\": %.0f, "
                      "\"inter_bytes_per_iter_all_ranks\": %.0f, \"relerr\": %.6e, "
                      "\"wrong\": %lld, \"agree\": %s}\n",
                      bytes, count, a.dtype.c_str(), a.op.c_str(), a.codec.c_str(), N,
-                     comm.numCenters(), mean, tmin, tmax, algbw, busbw, interMax / a.iters,
-                     interSum / a.iters, relerr,
+                     comm.numCenters(), mean, tmin, tmax, tmedian, timesJson.c_str(), algbw, busbw,
+                     interMax / a.iters, interSum / a.iters, relerr,
                      a.check && exactCodec ? static_cast<long long>(wrong) : -1LL,
                      a.check ? (agree ? "true" : "false") : "null");
         std::fflush(json);
