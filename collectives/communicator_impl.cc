@@ -456,7 +456,9 @@ class CommunicatorImpl : public Communicator,
     std::vector<std::shared_ptr<Request>> reqs;
     for (int p = 0; p < nt->size(); ++p) {
       if (p == nt->rank()) continue;
-      {
+      // A failure notice is pointless to a peer that left. A goodbye is not: a peer that said
+      // goodbye first still waits for ours before it closes its connections (awaitDepartures).
+      if (kind != 0) {
         std::lock_guard<std::mutex> l(mu_);
         if (departed_[p]) continue;
       }
