@@ -77,6 +77,11 @@ struct CommunicatorOptions {
   std::string intraCodec = "fp32";
   int lanesPerPeer = 0;           // 0 = from the topology link, else a default
   size_t pipelineChunkBytes = 0;  // 0 = chosen from the link's bandwidth-delay product
+  // Sends to another center are paced at this fraction of this rank's share of the topology's
+  // link rate (payload bytes: the rest is for TCP/IP headers, the other direction's
+  // acknowledgements and jitter); 0 = not paced. Only for links the topology declares.
+  // ISTHMUS_PACING=off|<fraction> overrides it.
+  double pacingFraction = 0.85;
 };
 
 class Communicator {

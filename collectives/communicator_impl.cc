@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -327,6 +328,7 @@ class CommunicatorImpl : public Communicator,
       } else if (s.ok() && !op.valid.ok()) {
         s = op.valid;
       } else if (s.ok()) {
+        paceFor(static_cast<CollKind>(op.descriptor.kind));
         s = op.fn(op.descriptor.sequence, dl, &tr);
         commFault = !s.ok();
       } else if (!op.valid.ok()) {
@@ -560,6 +562,25 @@ class CommunicatorImpl : public Communicator,
     graveyard_.clear();
   }
 
+  // Sends to another center are paced below this rank's share of the declared link: in the
+  // hierarchical allreduce every rank of the center drives its own stream over it, in the
+  // leader collectives one rank does. Keeping under the link's rate keeps its queue from
+  // overflowing (docs/BENCHMARKS.md, "Pacing": without it, loss and recovery on a 40 ms link
+  // made the int8 allreduce 1.2-1.5x slower and its time vary by 2x).
+  void paceFor(CollKind kind) {
+    const double fraction = options_.pacingFraction;
+    if (!world_ || fraction <= 0) return;
+    const bool everyRank = kind == CollKind::kAllreduce || kind == CollKind::kReduceScatter;
+    const int sharers = everyRank ? topology_.centerSize(center_) : 1;
+    for (int q = 0; q < worldSize(); ++q) {
+      const int c = topology_.centerOf(q);
+      if (c == center_) continue;
+      auto link = topology_.link(center_, c);
+      if (!link) continue;
+      world_->setSendRate(q, link->bandwidthGbps * 1e9 / 8.0 * fraction / sharers);
+    }
+  }
+
   const Topology topology_;
   const int rank_, center_, local_;
   std::unique_ptr<Transport> intra_, world_;
@@ -664,8 +685,23 @@ Result<std::shared_ptr<Communicator>> createFromTransports(int rank, const Topol
       (!world || world->size() != topology.worldSize() || world->rank() != rank)) {
     return invalidArgumentError("rank ", rank, ": the world transport must span every rank");
   }
-  auto comm = std::make_shared<CommunicatorImpl>(rank, topology, std::move(intra), std::move(world),
-                                                 options);
+  CommunicatorOptions opts = options;
+  if (const char* pace = std::getenv("ISTHMUS_PACING"); pace && *pace) {
+    char* end = nullptr;
+    const double f = std::strtod(pace, &end);
+    if (std::string(pace) == "off") {
+      opts.pacingFraction = 0;
+    } else if (end == pace || *end != '\0' || !(f > 0 && f <= 1)) {
+      return invalidArgumentError("ISTHMUS_PACING='", pace, "': use off or a fraction in (0, 1]");
+    } else {
+      opts.pacingFraction = f;
+    }
+  }
+  if (!(opts.pacingFraction >= 0 && opts.pacingFraction <= 1)) {
+    return invalidArgumentError("pacingFraction ", opts.pacingFraction, " outside [0, 1]");
+  }
+  auto comm =
+      std::make_shared<CommunicatorImpl>(rank, topology, std::move(intra), std::move(world), opts);
   ISTHMUS_RETURN_IF_ERROR(comm->start());
   return std::shared_ptr<Communicator>(comm);
 }

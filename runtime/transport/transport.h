@@ -86,6 +86,12 @@ class Transport {
   // closing from now on are expected, so they are not logged as errors. Operations still pending
   // with that peer fail with kPeerLost as usual. Any thread; the default does nothing.
   virtual void expectDeparture(int peer) {}
+
+  // Paces the bytes this rank sends to `peer` at `bytesPerSecond` from now on (0 = as fast as the
+  // network takes them). For a sender that knows its share of a long link: keeping under it
+  // keeps the bottleneck's queue from overflowing, and a loss on a long link costs round trips.
+  // Any thread; the default ignores it.
+  virtual void setSendRate(int peer, double bytesPerSecond) {}
 };
 
 }  // namespace isthmus

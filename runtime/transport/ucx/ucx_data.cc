@@ -110,7 +110,8 @@ void UcxTransportImpl::pumpSends(Peer& p) {
         if (lane.inflightBytes != 0 && lane.inflightBytes + len > p.window) continue;
         if (best < 0 || lane.inflightBytes < p.lanes[best].inflightBytes) best = l;
       }
-      if (best < 0) return;  // every lane's window is full: wait for completions
+      if (best < 0) return;             // every lane's window is full: wait for completions
+      if (!takeTokens(p, len)) return;  // paced: the progress loop comes back within 5 ms
       auto* c = new SendChunk;
       c->impl = this;
       c->op = op;
@@ -149,6 +150,17 @@ void UcxTransportImpl::pumpSends(Peer& p) {
     }
     p.sendQueue.pop_front();
   }
+}
+
+bool UcxTransportImpl::takeTokens(Peer& p, size_t bytes) {
+  if (p.rate <= 0) return true;
+  const auto now = Clock::now();
+  p.tokens = std::min(p.burst,
+                      p.tokens + p.rate * std::chrono::duration<double>(now - p.tokensAt).count());
+  p.tokensAt = now;
+  if (p.tokens <= 0) return false;
+  p.tokens -= static_cast<double>(bytes);  // may go negative: the next chunk waits for it
+  return true;
 }
 
 void UcxTransportImpl::onSendChunkDone(SendChunk* c, ucs_status_t status) {

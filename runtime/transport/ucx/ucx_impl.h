@@ -123,6 +123,11 @@ struct Peer {
   std::unordered_set<uint64_t> discard;  // tags of failed receives: drop late chunks
   Clock::time_point lastHeard{};
   Clock::time_point lastSent{};
+  // Pacing (setSendRate): a token bucket in bytes, refilled at `rate` up to `burst`.
+  double rate = 0;
+  double tokens = 0;
+  double burst = 0;
+  Clock::time_point tokensAt{};
 
   std::string name() const;  // "rank 1 (center 0, 127.0.0.1:4242)"
   int lanesUp() const;
@@ -158,6 +163,7 @@ class UcxTransportImpl : public UcxTransport {
   Status health() const override;
   std::string describe() const override;
   void expectDeparture(int peer) override;
+  void setSendRate(int peer, double bytesPerSecond) override;
   bool isDeparting(int peer) const;
   std::vector<std::string> refusals() const override;
   std::string listenAddress() const override { return listenAddress_; }
@@ -206,6 +212,8 @@ class UcxTransportImpl : public UcxTransport {
   void post(const OpPtr& op);
   void postSelf(const OpPtr& op);
   void pumpSends(Peer& peer);
+  bool takeTokens(Peer& peer, size_t bytes);  // pacing: may `bytes` go now?
+  void applySendRates(const std::vector<double>& rates);
   void deliver(Peer& peer, const OpPtr& op, HeldChunk& chunk, bool inCallback);
   void finishRecvChunk(Peer& peer, const OpPtr& op, const ucxwire::ChunkHeader& h);
   void failOp(const OpPtr& op, Status status);
@@ -242,8 +250,10 @@ class UcxTransportImpl : public UcxTransport {
   std::vector<std::weak_ptr<OpState>> registry_;  // every op not yet finished
   Status health_;
   std::vector<std::string> refusals_;
-  std::vector<bool> departing_;  // peers that said they are leaving (expectDeparture)
-  Status connectFailure_;        // a dial refused or failed: creation fails with it
+  std::vector<bool> departing_;    // peers that said they are leaving (expectDeparture)
+  std::vector<double> sendRates_;  // setSendRate, picked up by the progress thread
+  bool sendRatesChanged_ = false;
+  Status connectFailure_;  // a dial refused or failed: creation fails with it
   bool connected_ = false;
   std::string missing_ = "no connection yet";
   std::string linkSummary_;

@@ -396,6 +396,28 @@ void UcxTransportImpl::expectDeparture(int peer) {
   departing_[peer] = true;
 }
 
+void UcxTransportImpl::setSendRate(int peer, double bytesPerSecond) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (peer < 0 || peer >= opt_.size) return;
+  if (sendRates_.size() != static_cast<size_t>(opt_.size)) sendRates_.assign(opt_.size, 0.0);
+  if (sendRates_[peer] == bytesPerSecond) return;
+  sendRates_[peer] = std::max(0.0, bytesPerSecond);
+  sendRatesChanged_ = true;
+}
+
+void UcxTransportImpl::applySendRates(const std::vector<double>& rates) {
+  const auto now = Clock::now();
+  for (size_t r = 0; r < rates.size() && r < peers_.size(); ++r) {
+    Peer& p = peers_[r];
+    if (p.rate == rates[r]) continue;
+    p.rate = rates[r];
+    // Enough for a chunk, and for 10 ms of sending: the progress thread sleeps up to 5 ms.
+    p.burst = std::max(static_cast<double>(p.chunk), p.rate * 0.010);
+    p.tokens = p.burst;
+    p.tokensAt = now;
+  }
+}
+
 bool UcxTransportImpl::isDeparting(int peer) const {
   std::lock_guard<std::mutex> lock(mu_);
   return peer >= 0 && static_cast<size_t>(peer) < departing_.size() && departing_[peer];
@@ -492,11 +514,17 @@ void UcxTransportImpl::progressLoop() {
 
 void UcxTransportImpl::drainCommands() {
   std::vector<Command> cmds;
+  std::vector<double> rates;
   {
+    // Rates and commands under one lock: a send posted after setSendRate returned is paced.
     std::lock_guard<std::mutex> lock(mu_);
-    if (commands_.empty()) return;
+    if (sendRatesChanged_) {
+      sendRatesChanged_ = false;
+      rates = sendRates_;
+    }
     cmds.swap(commands_);
   }
+  if (!rates.empty()) applySendRates(rates);
   for (auto& c : cmds) {
     switch (c.kind) {
       case Command::kPost: post(c.op); break;

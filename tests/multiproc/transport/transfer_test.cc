@@ -132,6 +132,38 @@ TEST(TransferErrors, ReceiveDeadlineIsTimeoutAndAbortWakesWaiters) {
   EXPECT_FALSE(slow->test());
 }
 
+// setSendRate paces a peer's bytes: 32 MiB at 16 MiB/s cannot arrive in much less than 2 s
+// (a lower bound only, which a slow host cannot break), the data arrives intact, and after
+// setSendRate(peer, 0) the same transfer is no longer held back.
+TEST(TransferPacing, SendRateHoldsBytesBackAndZeroLiftsIt) {
+  auto group = makeGroup(2, nullptr);
+  ASSERT_TRUE(group[0].ok() && group[1].ok());
+  const size_t bytes = 32u << 20;
+  const double rate = 16.0 * (1 << 20);
+  std::vector<uint8_t> out(bytes), in(bytes);
+  fillPattern(out, 0, 1, 7);
+  auto transfer = [&](uint64_t tag) {
+    auto start = std::chrono::steady_clock::now();
+    auto r = (*group[1])->irecv(0, tag, in.data(), in.size(), Deadline::afterSeconds(60));
+    auto s = (*group[0])->isend(1, tag, out.data(), out.size(), Deadline::afterSeconds(60));
+    EXPECT_TRUE(s->wait(Deadline::afterSeconds(60)).ok());
+    EXPECT_TRUE(r->wait(Deadline::afterSeconds(60)).ok());
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  (*group[0])->setSendRate(1, rate);
+  const double paced = transfer(7);
+  EXPECT_EQ(checkPattern(in, 0, 1, 7), -1);
+  // The bucket starts full (one 4 MiB chunk here) and a chunk may borrow what it lacks, so the
+  // first two chunks go at once.
+  const double floor = (bytes - (8u << 20)) / rate;
+  EXPECT_GE(paced, floor) << "32 MiB at 16 MiB/s took " << paced << " s";
+  (*group[0])->setSendRate(1, 0);
+  std::fill(in.begin(), in.end(), 0);
+  transfer(8);
+  fillPattern(out, 0, 1, 7);
+  EXPECT_EQ(checkPattern(in, 0, 1, 7), -1);
+}
+
 TEST(TransferErrors, SelfSendAndSingleRankGroup) {
   auto group = makeGroup(1, nullptr);
   ASSERT_TRUE(group[0].ok()) << group[0].status().toString();
