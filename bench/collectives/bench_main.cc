@@ -25,6 +25,7 @@
 #include "collectives/communicator.h"
 #include "collectives/dtype_math.h"
 #include "runtime/core/dtype.h"
+#include "runtime/core/format.h"
 #include "runtime/core/hash.h"
 
 using namespace isthmus;
@@ -179,7 +180,7 @@ int run(const Args& a) {
         "warmup %d, iters %d, check %s\n",
         N, comm.numCenters(), a.codec.c_str(), a.op.c_str(), a.dtype.c_str(), a.warmup, a.iters,
         a.check ? "on" : "off");
-    std::printf("# plan at %s:\n", bench::humanBytes(a.maxBytes).c_str());
+    std::printf("# plan at %s:\n", humanBytes(a.maxBytes).c_str());
     std::string d = comm.describe(a.maxBytes / es, *dtype, o);
     for (size_t p = 0, q; p < d.size(); p = q + 1) {
       q = d.find('\n', p);

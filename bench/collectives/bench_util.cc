@@ -25,18 +25,6 @@ Result<size_t> parseBytes(const std::string& text) {
   return static_cast<size_t>(v * mult);
 }
 
-std::string humanBytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB"};
-  int u = 0;
-  while (b >= 1024 && u < 3) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.4g %s", b, units[u]);
-  return buf;
-}
-
 size_t vmHwmBytes() {
   std::ifstream in("/proc/self/status");
   std::string line;

@@ -1,4 +1,4 @@
-// Small helpers for isthmus-bench: byte sizes with suffixes, human-readable sizes, VmHWM.
+// Small helpers for isthmus-bench: byte sizes with suffixes, VmHWM.
 #pragma once
 
 #include <cstddef>
@@ -11,7 +11,6 @@ namespace isthmus::bench {
 
 // "64M" -> 67108864; K/M/G are powers of 1024; a plain number is bytes.
 Result<size_t> parseBytes(const std::string& text);
-std::string humanBytes(double bytes);
 // Peak resident set size of this process (VmHWM in /proc/self/status), bytes; 0 if unknown.
 size_t vmHwmBytes();
 
