@@ -18,9 +18,11 @@
 #include "collectives/hier_allreduce.h"
 #include "collectives/hier_layout.h"
 #include "collectives/leader_collectives.h"
+#include "collectives/peer_notices.h"
 #include "collectives/tags.h"
 #include "collectives/work.h"
 #include "kernels/codec.h"
+#include "runtime/core/format.h"
 #include "runtime/core/logging.h"
 
 namespace isthmus::coll {
@@ -35,24 +37,10 @@ Result<ReduceOp> parseReduceOp(const std::string& name) {
 
 namespace {
 
-constexpr size_t kNoticeBytes = 256;
 constexpr size_t kDefaultChunkBytes = 4u << 20;
 // Tensor bytes in flight through the pipeline: at int8 that is ~16 MiB on the wire per rank, more
 // than a 1 Gbit/s x 40 ms bandwidth-delay product, and ~20 MiB of scratch for fp32 tensors.
 constexpr size_t kWindowBytes = 64u << 20;
-
-std::string humanBytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  std::ostringstream os;
-  os.precision(b < 10 && u > 0 ? 2 : 0);
-  os << std::fixed << b << " " << units[u];
-  return os.str();
-}
 
 struct EfState {
   size_t count = 0;
@@ -82,19 +70,14 @@ class CommunicatorImpl : public Communicator,
       if (!cma.ok()) return cma.status().withContext(strCat(who(), " intra tier"));
       intraCma_ = *cma;
     }
-    Transport* nt = noticeTransport();
-    if (nt) {
-      noticeBufs_.assign(nt->size(), std::vector<char>(kNoticeBytes));
-      notices_.resize(nt->size());
-      departed_.assign(nt->size(), false);
-      for (int p = 0; p < nt->size(); ++p) {
-        if (p == nt->rank()) continue;
-        notices_[p] =
-            nt->irecv(p, noticeTag(), noticeBufs_[p].data(), kNoticeBytes, Deadline::infinite());
-      }
+    if (Transport* nt = noticeTransport()) {
+      PeerNotices::Callbacks cb;
+      cb.onGoodbye = [this, nt](int peer) { expectDeparture(nt, peer); };
+      cb.onFailure = [this](const Status& why) { fail(why); };
+      cb.failed = [this] { return !failure().ok(); };
+      notices_ = std::make_unique<PeerNotices>(nt, noticeTag(), who(), std::move(cb));
     }
     executor_ = std::thread([this] { executorLoop(); });
-    watcher_ = std::thread([this] { watcherLoop(); });
     return okStatus();
   }
 
@@ -441,71 +424,9 @@ class CommunicatorImpl : public Communicator,
       failed_ = s;
     }
     ISTHMUS_LOG(kWarn) << who() << " communicator failed: " << s.toString();
-    sendNotices(1, s);
+    if (notices_) notices_->sendFailure(s);
     if (world_) world_->abort(s);
     if (intra_) intra_->abort(s);
-  }
-
-  void sendNotices(char kind, const Status& s) {
-    Transport* nt = noticeTransport();
-    if (!nt) return;
-    std::vector<char> msg(kNoticeBytes, 0);
-    msg[0] = kind;
-    msg[1] = static_cast<char>(s.code());
-    std::string text = s.message().substr(0, kNoticeBytes - 3);
-    std::memcpy(msg.data() + 2, text.data(), text.size());
-    Deadline dl = Deadline::afterSeconds(1.0);
-    std::vector<std::shared_ptr<Request>> reqs;
-    for (int p = 0; p < nt->size(); ++p) {
-      if (p == nt->rank()) continue;
-      // A failure notice is pointless to a peer that left. A goodbye is not: a peer that said
-      // goodbye first still waits for ours before it closes its connections (awaitDepartures).
-      if (kind != 0) {
-        std::lock_guard<std::mutex> l(mu_);
-        if (departed_[p]) continue;
-      }
-      reqs.push_back(nt->isend(p, noticeTag(), msg.data(), kNoticeBytes, dl));
-    }
-    for (auto& r : reqs) (void)r->wait(dl);
-  }
-
-  void watcherLoop() {
-    Transport* nt = noticeTransport();
-    if (!nt) return;
-    for (;;) {
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        watcherCv_.wait_for(l, std::chrono::milliseconds(20), [&] { return watcherStop_; });
-        if (watcherStop_) return;
-      }
-      for (int p = 0; p < nt->size(); ++p) {
-        auto& r = notices_[p];
-        if (!r || !r->test()) continue;
-        Status st = r->status();
-        r.reset();
-        bool departed;
-        {
-          std::lock_guard<std::mutex> l(mu_);
-          departed = departed_[p];
-        }
-        if (st.ok()) {
-          const char* m = noticeBufs_[p].data();
-          std::string text(m + 2, strnlen(m + 2, kNoticeBytes - 2));
-          if (m[0] == 0) {
-            {
-              std::lock_guard<std::mutex> l(mu_);
-              departed_[p] = true;
-            }
-            expectDeparture(nt, p);
-          } else {
-            fail(Status(static_cast<StatusCode>(m[1]),
-                        strCat(text, " (reported to ", who(), " by rank ", p, ")")));
-          }
-        } else if (!departed && st.code() != StatusCode::kAborted) {
-          fail(st);
-        }
-      }
-    }
   }
 
   // `peer` (numbered in the notice transport) said goodbye: its connections closing are expected,
@@ -517,28 +438,6 @@ class CommunicatorImpl : public Communicator,
     }
   }
 
-  // After saying goodbye, waits (briefly) for every peer's goodbye, so that no rank closes its
-  // connections while another still takes that for a failure. Peers that never say goodbye (they
-  // failed, or left without shutting down) cost at most the grace period.
-  void awaitDepartures(double graceSeconds) {
-    Deadline grace = Deadline::afterSeconds(graceSeconds);
-    Transport* nt = noticeTransport();
-    if (!nt || nt->size() <= 1) return;
-    while (!grace.expired()) {
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        bool all = true;
-        for (int p = 0; p < nt->size(); ++p) all = all && (p == nt->rank() || departed_[p]);
-        if (!failed_.ok()) return;
-        if (all) break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    // Every goodbye is in, but a peer's watcher (20 ms period) may not have seen ours yet:
-    // linger a little so it does before our connections close.
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-
   void shutdown() {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -546,17 +445,14 @@ class CommunicatorImpl : public Communicator,
       cv_.notify_all();
     }
     if (executor_.joinable()) executor_.join();
-    if (failure().ok()) {
-      sendNotices(0, okStatus());
-      awaitDepartures(3.0);
+    // After our goodbye, wait (briefly) for every peer's, so that no rank closes its connections
+    // while another still takes that for a failure. Peers that never say goodbye (they failed, or
+    // left without shutting down) cost at most the grace period.
+    if (notices_) {
+      if (failure().ok()) notices_->leave(3.0);
+      notices_->stop();  // joins the watcher, which may call fail()
     }
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      watcherStop_ = true;
-      watcherCv_.notify_all();
-    }
-    if (watcher_.joinable()) watcher_.join();
-    notices_.clear();
+    notices_.reset();
     world_.reset();
     intra_.reset();
     graveyard_.clear();
@@ -587,18 +483,16 @@ class CommunicatorImpl : public Communicator,
   const CommunicatorOptions options_;
 
   std::mutex mu_;
-  std::condition_variable cv_, watcherCv_;
+  std::condition_variable cv_;
   std::deque<Op> queue_;
   uint64_t sequence_ = 0;
-  bool stopping_ = false, watcherStop_ = false;
+  bool stopping_ = false;
   Status failed_;
   TrafficStats traffic_;
   std::map<std::string, EfState> ef_;
   std::vector<std::shared_ptr<void>> graveyard_;
-  std::vector<std::vector<char>> noticeBufs_;
-  std::vector<std::shared_ptr<Request>> notices_;
-  std::vector<bool> departed_;
-  std::thread executor_, watcher_;
+  std::unique_ptr<PeerNotices> notices_;
+  std::thread executor_;
   bool intraCma_ = false;
 };
 
