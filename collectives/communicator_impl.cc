@@ -547,6 +547,18 @@ std::string CommunicatorImpl::describe(size_t count, DType dtype, const Collecti
                : strCat("key '", o.errorFeedbackKey, "', ", L.residual1Size() + L.residual2Size(),
                         " fp32 residual elements"))
        << "\n";
+    os << "     pacing:";
+    bool any = false;
+    for (int c = 0; c < C; ++c) {
+      auto link = c == center_ ? std::nullopt : topology_.link(center_, c);
+      if (!link || options_.pacingFraction <= 0) continue;
+      os << (any ? "," : "") << " to center " << c << " at "
+         << humanBytes(link->bandwidthGbps * 1e9 / 8 * options_.pacingFraction / k) << "/s ("
+         << options_.pacingFraction << " of " << link->bandwidthGbps << " Gbit/s over " << k
+         << " rank(s))";
+      any = true;
+    }
+    os << (any ? "\n" : " off (no declared link, or pacingFraction 0)\n");
   } else {
     os << "  2. inter exchange: none (one center)\n";
   }

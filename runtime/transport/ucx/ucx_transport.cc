@@ -298,7 +298,9 @@ Status UcxTransportImpl::start(Deadline deadline) {
   std::set<std::string> remoteHosts;
   for (const Peer& p : peers_) {
     const std::string host = p.address.substr(0, p.address.rfind(':'));
-    if (p.center != opt_.center && host != opt_.host) remoteHosts.insert(host);
+    if (p.rank != opt_.rank && !host.empty() && p.center != opt_.center && host != opt_.host) {
+      remoteHosts.insert(host);
+    }
   }
   lock.unlock();
   // Only toward other centers' addresses: on one host (no emulated WAN) there is no long link.
