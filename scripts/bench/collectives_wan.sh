@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build-coll}
 WAN=${2:-rate=1gbit,rtt=40ms}
 SIZE=${3:-256M}
-ITERS=${ITERS:-3}
+ITERS=${ITERS:-8}
 GLOO_ITERS=${GLOO_ITERS:-2}
 OUT=${OUT:-$BUILD/bench-results/collectives-wan}
 PY=${PY:-.venv/bin/python}
