@@ -19,6 +19,22 @@ int scoreHierHost(const AllreduceQuery& q, std::string* why) {
   return 100;
 }
 
+int scoreHierStagedGpu(const AllreduceQuery& q, std::string* why) {
+  if (q.memory != MemoryKind::kCuda) {
+    *why = "buffer is in host memory";
+    return 0;
+  }
+  if (!floatType(q.dtype)) {
+    *why = strCat("dtype ", dtypeName(q.dtype), " is not fp32/fp16/bf16");
+    return 0;
+  }
+  if (!q.cudaBuilt) {
+    *why = "this build of Isthmus has no CUDA, or no GPU is visible";
+    return 0;
+  }
+  return 50;
+}
+
 int scoreHierGpu(const AllreduceQuery& q, std::string* why) {
   if (q.memory != MemoryKind::kCuda) {
     *why = "buffer is in host memory";
@@ -37,6 +53,11 @@ const std::vector<AlgInfo>& allreduceAlgorithms() {
        "intra ring reduce-scatter (fp32 partials) -> per-slot compressed all-to-all, owner "
        "reduce in fp32, re-encode, all-gather -> intra ring all-gather; chunks pipelined",
        &scoreHierHost},
+      {"hier_staged_gpu",
+       "GPU buffer copied to pinned host memory on the caller's stream (after the work queued "
+       "there), hier_pipelined_host on the copy, copied back on the same stream; the caller's "
+       "stream is synchronised twice",
+       &scoreHierStagedGpu},
       {"hier_pipelined_gpu",
        "NCCL reduce-scatter -> compressed inter exchange staged through pinned host memory -> "
        "NCCL all-gather",

@@ -18,7 +18,7 @@ struct AllreduceQuery {
   MemoryKind memory = MemoryKind::kHost;
   int numCenters = 1;
   int worldSize = 1;
-  bool cudaBuilt = false;
+  bool cudaBuilt = false;  // this build has CUDA and a GPU is visible (kernels::cuda::available)
 };
 
 struct AlgInfo {

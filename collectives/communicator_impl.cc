@@ -22,6 +22,8 @@
 #include "collectives/tags.h"
 #include "collectives/work.h"
 #include "kernels/codec.h"
+#include "kernels/cuda_codecs.h"
+#include "kernels/cuda_staging.h"
 #include "runtime/core/format.h"
 #include "runtime/core/logging.h"
 
@@ -231,7 +233,8 @@ class CommunicatorImpl : public Communicator,
   }
 
   Status validateAllreduce(const BufferView& b, const CollectiveOptions& o) const {
-    AllreduceQuery q{b.count, b.dtype, b.memory, numCenters(), worldSize(), false};
+    const bool cuda = b.memory == MemoryKind::kCuda && kernels::cuda::available();
+    AllreduceQuery q{b.count, b.dtype, b.memory, numCenters(), worldSize(), cuda};
     auto alg = selectAllreduce(q);
     if (!alg.ok()) return alg.status();
     if (b.count && !b.data) return invalidArgumentError("allreduce: null buffer of ", b.count);
@@ -342,6 +345,7 @@ class CommunicatorImpl : public Communicator,
 
   Status runAllreduce(BufferView buffer, ReduceOp op, const CollectiveOptions& o, uint64_t seq,
                       Deadline dl, TrafficStats* tr) {
+    if (buffer.memory == MemoryKind::kCuda) return runStagedAllreduce(buffer, op, o, seq, dl, tr);
     const int C = numCenters();
     std::vector<int> sizes = topology_.centerSizes();
     HierLayout layout(sizes, center_, local_, buffer.count, chunkElems(buffer.dtype));
@@ -374,6 +378,26 @@ class CommunicatorImpl : public Communicator,
       graveyard_.push_back(std::move(p));
     };
     return runHierAllreduce(a, buffer, tr);
+  }
+
+  // hier_staged_gpu (collectives/algorithms.cc): through a pinned host copy, on o.stream.
+  Status runStagedAllreduce(BufferView buffer, ReduceOp op, const CollectiveOptions& o,
+                            uint64_t seq, Deadline dl, TrafficStats* tr) {
+    const size_t bytes = buffer.bytes();
+    if (bytes > stagingBytes_) {
+      kernels::cuda::freePinned(staging_);
+      staging_ = nullptr;
+      stagingBytes_ = 0;
+      ISTHMUS_ASSIGN_OR_RETURN(staging_, kernels::cuda::allocPinned(bytes));
+      stagingBytes_ = bytes;
+    }
+    ISTHMUS_RETURN_IF_ERROR(
+        kernels::cuda::copyToHost(staging_, buffer.data, bytes, buffer.device, o.stream)
+            .withContext("allreduce: staging the GPU buffer in host memory"));
+    BufferView host{staging_, buffer.count, buffer.dtype, MemoryKind::kHostPinned};
+    ISTHMUS_RETURN_IF_ERROR(runAllreduce(host, op, o, seq, dl, tr));
+    return kernels::cuda::copyToDevice(buffer.data, staging_, bytes, buffer.device, o.stream)
+        .withContext("allreduce: copying the result back to the GPU");
   }
 
   Result<EfState*> efState(const std::string& key, const HierLayout& layout,
@@ -456,6 +480,8 @@ class CommunicatorImpl : public Communicator,
     world_.reset();
     intra_.reset();
     graveyard_.clear();
+    kernels::cuda::freePinned(staging_);  // after the transports: nothing reads it any more
+    staging_ = nullptr;
   }
 
   // Sends to another center are paced below this rank's share of the declared link: in the
@@ -492,6 +518,8 @@ class CommunicatorImpl : public Communicator,
   std::map<std::string, EfState> ef_;
   std::vector<std::shared_ptr<void>> graveyard_;
   std::unique_ptr<PeerNotices> notices_;
+  void* staging_ = nullptr;  // pinned host copy of GPU buffers (executor thread only)
+  size_t stagingBytes_ = 0;
   std::thread executor_;
   bool intraCma_ = false;
 };

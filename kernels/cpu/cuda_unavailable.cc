@@ -1,6 +1,8 @@
-// kernels/cuda_codecs.h in a build without CUDA: every entry point says so (kNotSupported), so a
-// caller can choose the CPU path. Compiled only when ISTHMUS_ENABLE_CUDA is OFF.
+// kernels/cuda_codecs.h and kernels/cuda_staging.h in a build without CUDA: every entry point
+// says so (kNotSupported), so a caller can choose the CPU path. Compiled only when
+// ISTHMUS_ENABLE_CUDA is OFF.
 #include "kernels/cuda_codecs.h"
+#include "kernels/cuda_staging.h"
 
 namespace isthmus::kernels::cuda {
 namespace {
@@ -29,5 +31,14 @@ Status convert(const void*, DType, void*, DType, size_t, StreamHandle) {
   return unavailable("convert");
 }
 Status scale(void*, size_t, DType, float, StreamHandle) { return unavailable("scale"); }
+
+Result<void*> allocPinned(size_t) { return unavailable("allocPinned"); }
+void freePinned(void*) {}
+Status copyToHost(void*, const void*, size_t, int, StreamHandle) {
+  return unavailable("copyToHost");
+}
+Status copyToDevice(void*, const void*, size_t, int, StreamHandle) {
+  return unavailable("copyToDevice");
+}
 
 }  // namespace isthmus::kernels::cuda
