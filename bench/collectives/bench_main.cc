@@ -56,7 +56,8 @@ void usage() {
       "  [--codec C] [--op sum|avg] [--dtype fp32|fp16|bf16] [--ef-key K]\n"
       "  [--chunk-bytes B] [--lanes L] [--timeout S] [--json [FILE]] [--no-check] [--mem]\n"
       "sizes take K/M/G suffixes (powers of 1024). --no-check skips the reference run,\n"
-      "the input copy and the checks (what --mem wants: only the tensor is allocated).\n");
+      "the input copy and the checks (what --mem wants: only the tensor is allocated).\n"
+      "--ef-key K turns error feedback on, with key K/<bytes> per size (one tensor each).\n");
 }
 
 Result<Args> parse(int argc, char** argv) {
@@ -196,6 +197,8 @@ int run(const Args& a) {
   for (size_t bytes = a.minBytes;; bytes = static_cast<size_t>(std::ceil(bytes * a.factor))) {
     if (bytes > a.maxBytes) break;
     const size_t count = bytes / es;
+    // Error-feedback state belongs to one tensor: one key per size of the sweep.
+    if (!a.efKey.empty()) o.errorFeedbackKey = strCat(a.efKey, "/", bytes);
     std::vector<uint8_t> buf(count * es), input, ref;
     BufferView b{buf.data(), count, *dtype};
     fill(me, b);
