@@ -19,6 +19,7 @@
 #include "collectives/hier_layout.h"
 #include "collectives/leader_collectives.h"
 #include "collectives/peer_notices.h"
+#include "collectives/plan_description.h"
 #include "collectives/tags.h"
 #include "collectives/work.h"
 #include "kernels/codec.h"
@@ -525,79 +526,22 @@ class CommunicatorImpl : public Communicator,
 };
 
 std::string CommunicatorImpl::describe(size_t count, DType dtype, const CollectiveOptions& o) {
-  const int C = numCenters();
-  std::vector<int> sizes = topology_.centerSizes();
-  HierLayout L(sizes, center_, local_, count, chunkElems(dtype));
-  std::ostringstream os;
-  AllreduceQuery q{count, dtype, MemoryKind::kHost, C, worldSize(), false};
-  auto alg = selectAllreduce(q);
-  os << who() << " allreduce of " << count << " x " << dtypeName(dtype) << " ("
-     << humanBytes(static_cast<double>(count) * dtypeSize(dtype)) << ")\n";
-  os << "  algorithm: " << (alg.ok() ? *alg : alg.status().toString()) << "\n";
-  os << "  topology: " << C << " center(s) of [";
-  for (size_t c = 0; c < sizes.size(); ++c) os << (c ? "," : "") << sizes[c];
-  os << "] ranks; " << L.numSlots() << " slot(s) per chunk\n";
-  os << "  pipeline: " << L.numChunks() << " chunk(s) of up to " << L.chunkElems()
-     << " elements, at most " << windowChunks(dtype) << " in flight\n";
-  const int k = localWorldSize();
-  const std::string tier =
-      intraCma_ ? strCat("cross-memory attach among ", k, " ranks (each sums its segment in fp32)")
-                : strCat("ring over ", k, " ranks, fp32 partials");
-  os << "  1. intra reduce-scatter: "
-     << (k > 1 ? tier : std::string("none (one rank in this center)")) << "; this rank owns slots ["
-     << L.firstSlot(center_, local_) << ", " << L.lastSlot(center_, local_) << ") of each chunk ("
-     << L.residual1Size() << " elements in all)\n";
-  if (C > 1) {
-    auto codec = kernels::Codec::create(interCodecText(o));
-    std::string name = codec.ok() ? codec->spec().toString() : codec.status().toString();
-    size_t sent = 0;
-    if (codec.ok()) {
-      for (size_t i = 0; i < L.numChunks(); ++i) {
-        for (int j = L.firstSlot(center_, local_); j < L.lastSlot(center_, local_); ++j) {
-          for (int p = 0; p < C; ++p) {
-            size_t n = L.piece(i, j, p).size();
-            if (p != center_ && n) sent += codec->maxEncodedBytes(n, DType::kFloat32);
-          }
-          size_t mine = L.piece(i, j, center_).size();
-          if (mine) sent += (C - 1) * codec->maxEncodedBytes(mine, DType::kFloat32);
-        }
-      }
-    }
-    os << "  2. inter exchange per slot among the slot's owners in " << C << " centers: codec "
-       << name
-       << ", encode once (EF residual 1) -> all-to-all -> owner decode-accumulates in fp32 in "
-          "center order -> re-encode once (EF residual 2) -> all-gather; every rank decodes the "
-          "same bytes\n";
-    os << "     this rank sends " << humanBytes(static_cast<double>(sent))
-       << " across centers; error feedback: "
-       << (o.errorFeedbackKey.empty()
-               ? std::string("off (no key)")
-               : strCat("key '", o.errorFeedbackKey, "', ", L.residual1Size() + L.residual2Size(),
-                        " fp32 residual elements"))
-       << "\n";
-    os << "     pacing:";
-    bool any = false;
-    for (int c = 0; c < C; ++c) {
-      auto link = c == center_ ? std::nullopt : topology_.link(center_, c);
-      if (!link || options_.pacingFraction <= 0) continue;
-      os << (any ? "," : "") << " to center " << c << " at "
-         << humanBytes(link->bandwidthGbps * 1e9 / 8 * options_.pacingFraction / k) << "/s ("
-         << options_.pacingFraction << " of " << link->bandwidthGbps << " Gbit/s over " << k
-         << " rank(s))";
-      any = true;
-    }
-    os << (any ? "\n" : " off (no declared link, or pacingFraction 0)\n");
-  } else {
-    os << "  2. inter exchange: none (one center)\n";
-  }
-  os << "  3. intra all-gather: "
-     << (k > 1 ? strCat(intraCma_ ? "cross-memory attach reads among " : "ring over ", k,
-                        " ranks in ", dtypeName(dtype))
-               : std::string("none"))
-     << "\n";
-  if (intra_) os << "  intra transport: " << intra_->describe() << "\n";
-  if (world_) os << "  world transport: " << world_->describe() << "\n";
-  return os.str();
+  PlanInputs in;
+  in.topology = &topology_;
+  in.center = center_;
+  in.local = local_;
+  in.intraCma = intraCma_;
+  in.count = count;
+  in.dtype = dtype;
+  in.chunkElems = chunkElems(dtype);
+  in.windowChunks = windowChunks(dtype);
+  in.who = who();
+  in.interCodec = interCodecText(o);
+  in.errorFeedbackKey = o.errorFeedbackKey;
+  in.pacingFraction = options_.pacingFraction;
+  in.intra = intra_.get();
+  in.world = world_.get();
+  return describeAllreducePlan(in);
 }
 
 }  // namespace

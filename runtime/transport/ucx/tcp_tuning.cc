@@ -8,12 +8,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "runtime/transport/ucx/ucx_transport.h"
 
 namespace isthmus::ucximpl {
 namespace {
@@ -105,3 +109,47 @@ Result<std::string> chooseCongestionControl(const std::string& requested) {
 }
 
 }  // namespace isthmus::ucximpl
+
+// ---- ucx_transport.h: lanes and windows from the link, the congestion control to ask for ------
+
+namespace isthmus {
+
+namespace {
+// The maximum of net.ipv4.tcp_wmem in this process's network namespace (4 MiB if unreadable).
+double tcpSendBufferMax() {
+  std::ifstream f("/proc/sys/net/ipv4/tcp_wmem");
+  double lo = 0, dflt = 0, hi = 0;
+  if (f >> lo >> dflt >> hi && hi > 0) return hi;
+  return 4u << 20;
+}
+}  // namespace
+
+PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t chunkBytes,
+                                  const std::string& congestion, int sharers) {
+  PeerLinkParams p;
+  double bdp = gbps * 1e9 / 8.0 * rttMs / 1e3;
+  if (lanes <= 0) {
+    if (congestion == "bbr") {
+      const double share = bdp / std::max(1, sharers);
+      lanes = static_cast<int>(std::ceil(share / (0.75 * tcpSendBufferMax())));
+      lanes = std::min(16, std::max(1, lanes));
+    } else {
+      lanes = kLossBasedLanes;
+    }
+  }
+  p.lanes = std::max(1, lanes);
+  // A rendezvous chunk occupies its window from the sender's request to the receiver's
+  // acknowledgement: about two round trips plus its transfer time. To keep the link busy the
+  // lanes together need ~2x the bandwidth-delay product in flight; 3x leaves slack.
+  double perLane = 3.0 * bdp / p.lanes;
+  p.windowBytesPerLane = std::max<size_t>(2 * chunkBytes, static_cast<size_t>(std::ceil(perLane)));
+  p.eager = rttMs >= 1.0;
+  return p;
+}
+
+Result<std::string> chooseTcpCongestion(const std::string& requested) {
+  ISTHMUS_ASSIGN_OR_RETURN(std::string cc, ucximpl::chooseCongestionControl(requested));
+  return cc.empty() ? std::string("system") : cc;
+}
+
+}  // namespace isthmus

@@ -1,4 +1,5 @@
-// TCP congestion control for the connections between centers.
+// TCP congestion control for the connections between centers (and, in tcp_tuning.cc, the lane
+// count and windows from a link: ucx_transport.h, linkParamsFromRate).
 //
 // Over a long link shared in both directions, loss-based congestion control (cubic, the Linux
 // default) leaves much of the link idle: a tail-drop loss halves a flow's window, and at 40 ms a
