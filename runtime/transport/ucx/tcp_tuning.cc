@@ -39,13 +39,6 @@ std::vector<int> openSocketFds(std::vector<unsigned long>* inodes) {
   return fds;
 }
 
-std::string availableAlgorithms() {
-  std::ifstream f("/proc/sys/net/ipv4/tcp_available_congestion_control");
-  std::string line;
-  std::getline(f, line);
-  return line;
-}
-
 }  // namespace
 
 std::set<unsigned long> socketInodes() {
@@ -90,24 +83,6 @@ CongestionResult setCongestionControl(const std::string& algorithm,
   return r;
 }
 
-Result<std::string> chooseCongestionControl(const std::string& requested) {
-  std::string want = requested;
-  if (const char* env = std::getenv("ISTHMUS_TCP_CONGESTION"); env && *env) want = env;
-  if (want == "system") return std::string();
-  const std::string available = availableAlgorithms();
-  std::istringstream words(available);
-  std::set<std::string> have;
-  for (std::string w; words >> w;) have.insert(w);
-  if (want.empty()) return have.count("bbr") ? std::string("bbr") : std::string();
-  if (!have.count(want)) {
-    return invalidArgumentError(
-        "TCP congestion control '", want,
-        "' is not available in this kernel (it has: ", available.empty() ? "unknown" : available,
-        "); use one of those or 'system'");
-  }
-  return want;
-}
-
 }  // namespace isthmus::ucximpl
 
 // ---- ucx_transport.h: lanes and windows from the link, the congestion control to ask for ------
@@ -115,6 +90,13 @@ Result<std::string> chooseCongestionControl(const std::string& requested) {
 namespace isthmus {
 
 namespace {
+std::string availableAlgorithms() {
+  std::ifstream f("/proc/sys/net/ipv4/tcp_available_congestion_control");
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
 // The maximum of net.ipv4.tcp_wmem in this process's network namespace (4 MiB if unreadable).
 double tcpSendBufferMax() {
   std::ifstream f("/proc/sys/net/ipv4/tcp_wmem");
@@ -148,8 +130,21 @@ PeerLinkParams linkParamsFromRate(double gbps, double rttMs, int lanes, size_t c
 }
 
 Result<std::string> chooseTcpCongestion(const std::string& requested) {
-  ISTHMUS_ASSIGN_OR_RETURN(std::string cc, ucximpl::chooseCongestionControl(requested));
-  return cc.empty() ? std::string("system") : cc;
+  std::string want = requested;
+  if (const char* env = std::getenv("ISTHMUS_TCP_CONGESTION"); env && *env) want = env;
+  if (want == "system") return want;
+  const std::string available = availableAlgorithms();
+  std::istringstream words(available);
+  std::set<std::string> have;
+  for (std::string w; words >> w;) have.insert(w);
+  if (want.empty()) return std::string(have.count("bbr") ? "bbr" : "system");
+  if (!have.count(want)) {
+    return invalidArgumentError(
+        "TCP congestion control '", want,
+        "' is not available in this kernel (it has: ", available.empty() ? "unknown" : available,
+        "); use one of those or 'system'");
+  }
+  return want;
 }
 
 }  // namespace isthmus

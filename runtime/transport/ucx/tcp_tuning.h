@@ -34,10 +34,6 @@ CongestionResult setCongestionControl(const std::string& algorithm,
                                       const std::set<unsigned long>& before,
                                       const std::set<std::string>& remoteHosts);
 
-// The algorithm to ask for: ISTHMUS_TCP_CONGESTION if set ("system" = leave the system default,
-// returned as ""), else `requested` if not empty ("system" likewise), else "bbr" when the kernel
-// has it (/proc/sys/net/ipv4/tcp_available_congestion_control), else "". An unknown name is
-// kInvalidArgument naming what the kernel offers.
-Result<std::string> chooseCongestionControl(const std::string& requested);
+// Which algorithm to ask for: chooseTcpCongestion in ucx_transport.h.
 
 }  // namespace isthmus::ucximpl

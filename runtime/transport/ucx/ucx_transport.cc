@@ -136,8 +136,7 @@ Status UcxTransportImpl::start(Deadline deadline) {
       return invalidArgumentError("UcxTransport: chunk size ", c, " outside [4 KiB, 1 GiB]");
     }
   }
-  ISTHMUS_ASSIGN_OR_RETURN(const std::string congestion,
-                           chooseCongestionControl(opt_.tcpCongestion));
+  ISTHMUS_ASSIGN_OR_RETURN(const std::string congestion, chooseTcpCongestion(opt_.tcpCongestion));
   const std::set<unsigned long> socketsBefore = socketInodes();
   secret_ = opt_.secret;
   if (secret_.empty()) {
@@ -266,7 +265,7 @@ Status UcxTransportImpl::start(Deadline deadline) {
   }
   lock.unlock();
   // Only toward other centers' addresses: on one host (no emulated WAN) there is no long link.
-  if (!congestion.empty() && !remoteHosts.empty()) {
+  if (congestion != "system" && !remoteHosts.empty()) {
     CongestionResult cc = setCongestionControl(congestion, socketsBefore, remoteHosts);
     if (!cc.error.empty()) {
       ISTHMUS_LOG(kWarn) << who() << " could not select TCP congestion control " << congestion

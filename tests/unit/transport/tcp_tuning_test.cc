@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "runtime/transport/ucx/ucx_transport.h"
+
 namespace isthmus::ucximpl {
 namespace {
 
@@ -73,11 +75,11 @@ TEST(TcpTuning, SetsOnlyNewSocketsToTheGivenHosts) {
 
 TEST(TcpTuning, ChoosesBbrWhenAvailableAndRefusesUnknownNames) {
   unsetenv("ISTHMUS_TCP_CONGESTION");
-  auto system = chooseCongestionControl("system");
+  auto system = chooseTcpCongestion("system");
   ASSERT_TRUE(system.ok());
-  EXPECT_EQ(*system, "");
+  EXPECT_EQ(*system, "system");
 
-  auto unknown = chooseCongestionControl("warp-drive");
+  auto unknown = chooseTcpCongestion("warp-drive");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(unknown.status().message().find("'warp-drive' is not available"), std::string::npos)
@@ -85,16 +87,16 @@ TEST(TcpTuning, ChoosesBbrWhenAvailableAndRefusesUnknownNames) {
   EXPECT_NE(unknown.status().message().find("reno"), std::string::npos)
       << unknown.status().message();
 
-  auto dflt = chooseCongestionControl("");
+  auto dflt = chooseTcpCongestion("");
   ASSERT_TRUE(dflt.ok());
-  EXPECT_TRUE(*dflt == "bbr" || *dflt == "") << *dflt;
+  EXPECT_TRUE(*dflt == "bbr" || *dflt == "system") << *dflt;
 
   setenv("ISTHMUS_TCP_CONGESTION", "system", 1);
-  auto env = chooseCongestionControl("reno");
+  auto env = chooseTcpCongestion("reno");
   unsetenv("ISTHMUS_TCP_CONGESTION");
   ASSERT_TRUE(env.ok());
-  EXPECT_EQ(*env, "");  // the environment wins over the option
-  auto reno = chooseCongestionControl("reno");
+  EXPECT_EQ(*env, "system");  // the environment wins over the option
+  auto reno = chooseTcpCongestion("reno");
   ASSERT_TRUE(reno.ok());
   EXPECT_EQ(*reno, "reno");
 }
