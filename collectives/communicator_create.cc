@@ -8,6 +8,7 @@
 #include "runtime/store/store.h"
 #include "runtime/store/tcp_store.h"
 #include "runtime/topology.h"
+#include "runtime/transport/ucx/topology_links.h"
 #include "runtime/transport/ucx/ucx_transport.h"
 
 namespace isthmus::coll {
@@ -64,33 +65,22 @@ Result<std::shared_ptr<Communicator>> Communicator::create(const Identity& ident
     o.codecs = codecNames();
     o.tls = "tcp";
     o.peerTimeoutSeconds = peerTimeout;
-    const int lanesOpt = options.lanesPerPeer;
-    const size_t chunk = o.chunkBytes;
-    ISTHMUS_ASSIGN_OR_RETURN(const std::string congestion, chooseTcpCongestion(""));
-    o.tcpCongestion = congestion;
+    TopologyLinkOptions links;
+    links.chunkBytes = o.chunkBytes;
+    links.lanes = options.lanesPerPeer;
+    ISTHMUS_ASSIGN_OR_RETURN(links.congestion, chooseTcpCongestion(""));
+    o.tcpCongestion = links.congestion;
     // In the hierarchical allreduce every rank of a center drives its own stream across the link.
-    const int sharers = topology.centerSize(center);
-    o.linkFor = [topology, center, lanesOpt, chunk, congestion, sharers](int peer) {
-      const int pc = topology.centerOf(peer);
-      PeerLinkParams p;
-      if (pc == center) {
-        p.lanes = 1;  // only control traffic travels between same-center ranks here
-        return p;
-      }
-      auto link = topology.link(center, pc);
-      int lanes = lanesOpt > 0 ? lanesOpt : (link && link->lanesDeclared ? link->lanes : 0);
-      if (link) {
-        return linkParamsFromRate(link->bandwidthGbps, link->rttMs, lanes, chunk, congestion,
-                                  sharers);
-      }
-      if (lanes <= 0) lanes = kLossBasedLanes;
-      // No declared link: a link between centers is long by definition (DESIGN.md), and over a
-      // long link UCX's rendezvous costs two round trips per chunk (docs/BENCHMARKS.md,
-      // Transport): send eagerly.
-      p.lanes = lanes;
-      p.eager = true;
-      return p;
-    };
+    links.sharers = topology.centerSize(center);
+    // Only control traffic travels between same-center ranks here: links.sameCenter, one lane.
+    // No declared link: a link between centers is long by definition (DESIGN.md), and over a
+    // long link UCX's rendezvous costs two round trips per chunk (docs/BENCHMARKS.md,
+    // Transport): send eagerly.
+    links.noLink.lanes = kLossBasedLanes;
+    links.noLink.eager = true;
+    std::vector<int> everyRank(topology.worldSize());
+    for (int r = 0; r < topology.worldSize(); ++r) everyRank[r] = r;
+    o.linkFor = linkParamsFromTopology(topology, everyRank, rank, links);
     auto t = UcxTransport::create(std::move(o), deadline);
     if (!t.ok())
       return t.status().withContext(strCat(identity.describe(), " inter-center transport"));

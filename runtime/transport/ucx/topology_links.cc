@@ -1,25 +1,30 @@
 #include "runtime/transport/ucx/topology_links.h"
 
-#include <algorithm>
-
 namespace isthmus {
 
 std::function<PeerLinkParams(int peer)> linkParamsFromTopology(const Topology& topology,
                                                                const std::vector<int>& groupRanks,
-                                                               int myGroupRank, size_t chunkBytes,
-                                                               PeerLinkParams fallback) {
-  std::vector<PeerLinkParams> params(groupRanks.size(), fallback);
+                                                               int myGroupRank,
+                                                               const TopologyLinkOptions& o) {
+  std::vector<PeerLinkParams> params(groupRanks.size());
   const int myCenter = topology.centerOf(groupRanks[myGroupRank]);
   for (size_t i = 0; i < groupRanks.size(); ++i) {
-    int center = topology.centerOf(groupRanks[i]);
-    if (center == myCenter) continue;
-    // Both ends must agree on the lane count: take the link in the dialer->listener direction
-    // canonicalised by center index, so one-way declarations give the same answer on both sides.
-    auto link = topology.link(std::min(myCenter, center), std::max(myCenter, center));
-    if (!link) continue;
-    // The transport drives at most 64 lanes per pair (the topology allows up to 256).
-    int lanes = std::min(64, std::max(1, link->lanes));
-    params[i] = linkParamsFromRate(link->bandwidthGbps, link->rttMs, lanes, chunkBytes);
+    const int center = topology.centerOf(groupRanks[i]);
+    PeerLinkParams& p = params[i];
+    if (center == myCenter) {
+      p = o.sameCenter;
+      continue;
+    }
+    auto link = topology.link(myCenter, center);
+    if (!link) {
+      p = o.noLink;
+      if (o.lanes > 0) p.lanes = o.lanes;
+      continue;
+    }
+    // More than the transport drives (64; the topology allows 256) fails its creation, naming it.
+    const int lanes = o.lanes > 0 ? o.lanes : link->lanesDeclared ? link->lanes : 0;
+    p = linkParamsFromRate(link->bandwidthGbps, link->rttMs, lanes, o.chunkBytes, o.congestion,
+                           o.sharers);
   }
   return [params](int peer) { return params.at(static_cast<size_t>(peer)); };
 }
