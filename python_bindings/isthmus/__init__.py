@@ -219,13 +219,28 @@ def _contiguous_copy(t: Any, what: str) -> Any:
         f"isthmus.{what}: tensor of shape {tuple(t.shape)} is not contiguous; using a contiguous "
         f"copy ({nbytes} bytes) and copying the result back on wait()",
         IsthmusCopyWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller of the collective that called _readable / _writable
     )
     if _is_torch(t):
         return t.contiguous()
     import numpy as np
 
     return np.ascontiguousarray(t)
+
+
+def _readable(t: Any, what: str) -> Any:
+    """``t``, or a contiguous copy of it (said with a warning) for a collective to read."""
+    return t if _is_contiguous(t) else _contiguous_copy(t, what)
+
+
+def _writable(t: Any, what: str, copies: list) -> Any:
+    """``t``, or a contiguous copy (said with a warning) that the collective writes and
+    Work.wait() copies back into ``t``."""
+    if _is_contiguous(t):
+        return t
+    buf = _contiguous_copy(t, what)
+    copies.append((t, buf))
+    return buf
 
 
 def _copy_back(dst: Any, src: Any) -> None:
@@ -313,11 +328,8 @@ def allreduce(
     no error feedback). Returns a Work; with ``async_op=False`` it has already completed.
     fp32, fp16 and bf16 tensors; every rank ends with bit-identical values.
     """
-    copies = []
-    buf = tensor
-    if not _is_contiguous(tensor):
-        buf = _contiguous_copy(tensor, "allreduce")
-        copies.append((tensor, buf))
+    copies: list = []
+    buf = _writable(tensor, "allreduce", copies)
     w = communicator().allreduce(
         buf, op, codec or "", ef_key or "", timeout, _stream_of(buf)
     )
@@ -333,13 +345,9 @@ def reduce_scatter(
     timeout: Optional[float] = None,
 ) -> Work:
     """``input`` has world_size * output.numel() elements; rank r receives slice r, reduced."""
-    copies = []
-    if not _is_contiguous(input):
-        input = _contiguous_copy(input, "reduce_scatter")
-    out = output
-    if not _is_contiguous(output):
-        out = _contiguous_copy(output, "reduce_scatter")
-        copies.append((output, out))
+    copies: list = []
+    input = _readable(input, "reduce_scatter")
+    out = _writable(output, "reduce_scatter", copies)
     w = communicator().reduce_scatter(input, out, op, codec or "", timeout, _stream_of(out))
     return _finish(Work(w, copies), async_op, timeout)
 
@@ -352,13 +360,9 @@ def all_gather(
     timeout: Optional[float] = None,
 ) -> Work:
     """``output`` has world_size * input.numel() elements; slice r comes from rank r."""
-    copies = []
-    if not _is_contiguous(input):
-        input = _contiguous_copy(input, "all_gather")
-    out = output
-    if not _is_contiguous(output):
-        out = _contiguous_copy(output, "all_gather")
-        copies.append((output, out))
+    copies: list = []
+    input = _readable(input, "all_gather")
+    out = _writable(output, "all_gather", copies)
     w = communicator().all_gather(input, out, codec or "", timeout, _stream_of(out))
     return _finish(Work(w, copies), async_op, timeout)
 
@@ -367,11 +371,8 @@ def broadcast(
     tensor: Any, src: int = 0, async_op: bool = False, timeout: Optional[float] = None
 ) -> Work:
     """Copies rank ``src``'s ``tensor`` into every rank's ``tensor`` (exact, any dtype)."""
-    copies = []
-    buf = tensor
-    if not _is_contiguous(tensor):
-        buf = _contiguous_copy(tensor, "broadcast")
-        copies.append((tensor, buf))
+    copies: list = []
+    buf = _writable(tensor, "broadcast", copies)
     w = communicator().broadcast(buf, src, timeout, _stream_of(buf))
     return _finish(Work(w, copies), async_op, timeout)
 
