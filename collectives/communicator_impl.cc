@@ -500,7 +500,7 @@ class CommunicatorImpl : public Communicator,
       if (c == center_) continue;
       auto link = topology_.link(center_, c);
       if (!link) continue;
-      world_->setSendRate(q, link->bandwidthGbps * 1e9 / 8.0 * fraction / sharers);
+      world_->setSendRate(q, link->bytesPerSecond() * fraction / sharers);
     }
   }
 

@@ -72,7 +72,7 @@ std::string describeAllreducePlan(const PlanInputs& in) {
       auto link = c == center ? std::nullopt : topology.link(center, c);
       if (!link || in.pacingFraction <= 0) continue;
       os << (any ? "," : "") << " to center " << c << " at "
-         << humanBytes(link->bandwidthGbps * 1e9 / 8 * in.pacingFraction / k) << "/s ("
+         << humanBytes(link->bytesPerSecond() * in.pacingFraction / k) << "/s ("
          << in.pacingFraction << " of " << link->bandwidthGbps << " Gbit/s over " << k
          << " rank(s))";
       any = true;

@@ -37,8 +37,9 @@ struct LinkSpec {
   // ucx_transport.h, linkParamsFromRate).
   bool lanesDeclared = false;
 
+  double bytesPerSecond() const { return bandwidthGbps * 1e9 / 8.0; }
   // Bandwidth-delay product in bytes: what must be in flight to fill the link.
-  double bdpBytes() const { return bandwidthGbps * 1e9 / 8.0 * rttMs / 1e3; }
+  double bdpBytes() const { return bytesPerSecond() * rttMs / 1e3; }
   bool operator==(const LinkSpec& o) const {
     return bandwidthGbps == o.bandwidthGbps && rttMs == o.rttMs && lanes == o.lanes &&
            lossPercent == o.lossPercent && jitterMs == o.jitterMs;
