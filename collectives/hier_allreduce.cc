@@ -64,7 +64,8 @@ struct ChunkWork {
   float* segmentData = nullptr;
   std::vector<SlotWork> slots;
   Requests sends;
-  double times[5] = {};  // for ISTHMUS_COLL_TRACE=2: posted, a2a in, ag posted, ag in, done
+  std::array<double, 5>
+      times{};  // ISTHMUS_COLL_TRACE=2, ms: posted, a2a in, ag posted, ag in, done
 };
 using ChunkPtr = std::shared_ptr<ChunkWork>;
 
@@ -132,7 +133,9 @@ class Schedule {
     if (traceLevel() > 1) {
       std::string line = strCat("allreduce seq=", a_.sequence, " chunk times (ms):");
       for (const auto& t : chunkTimes_) {
-        line += strCat(" [", t[0], " ", t[1], " ", t[2], " ", t[3], " ", t[4], "]");
+        line += " [";
+        for (size_t k = 0; k < t.size(); ++k) line += strCat(k ? " " : "", static_cast<int>(t[k]));
+        line += "]";
       }
       ISTHMUS_LOG(kInfo) << line;
     }
@@ -388,11 +391,7 @@ class Schedule {
       ISTHMUS_RETURN_IF_ERROR(waitAll(c.sends, a_.deadline).withContext("inter send"));
     }
     mark(c, 4);
-    if (traceLevel() > 1) {
-      std::array<int, 5> t;
-      for (int k = 0; k < 5; ++k) t[k] = static_cast<int>(c.times[k]);
-      chunkTimes_.push_back(t);
-    }
+    if (traceLevel() > 1) chunkTimes_.push_back(c.times);
     return okStatus();
   }
 
@@ -413,7 +412,7 @@ class Schedule {
   uint64_t intraSent_[2] = {0, 0};
   double steps_[kNumSteps] = {};  // each written by one stage thread only
   Deadline::Clock::time_point start_;
-  std::vector<std::array<int, 5>> chunkTimes_;  // written by stage C only
+  std::vector<std::array<double, 5>> chunkTimes_;  // written by stage C only
 
   void mark(ChunkWork& c, int k) {
     if (traceLevel() > 1) c.times[k] = secondsSince(start_) * 1e3;
