@@ -137,7 +137,9 @@ Status UcxTransportImpl::start(Deadline deadline) {
     }
   }
   ISTHMUS_ASSIGN_OR_RETURN(const std::string congestion, chooseTcpCongestion(opt_.tcpCongestion));
-  const std::set<unsigned long> socketsBefore = socketInodes();
+  // The sockets that exist before ours: not ours to tune (only needed when we tune).
+  const std::set<unsigned long> socketsBefore =
+      congestion == "system" ? std::set<unsigned long>() : socketInodes();
   secret_ = opt_.secret;
   if (secret_.empty()) {
     ISTHMUS_ASSIGN_OR_RETURN(secret_, loadJobSecret());
