@@ -342,6 +342,16 @@ void UcxTransportImpl::releaseHeld(HeldChunk& c) {
   c.copy.clear();
 }
 
+void UcxTransportImpl::dropQueues(Peer& p) {
+  p.sends.clear();
+  p.recvs.clear();
+  p.sendQueue.clear();
+  for (auto& [tag, chunks] : p.held) {
+    for (auto& c : chunks) releaseHeld(c);
+  }
+  p.held.clear();
+}
+
 void UcxTransportImpl::markPeerLost(Peer& p, Status why) {
   if (p.lost) return;
   p.lost = true;
@@ -358,13 +368,7 @@ void UcxTransportImpl::markPeerLost(Peer& p, Status why) {
     op->complete(Status(why.code(), strCat(why.message(), " (pending ", opName(*op), ", ",
                                            secondsSince(op->posted), " s after it was posted)")));
   }
-  p.sends.clear();
-  p.recvs.clear();
-  p.sendQueue.clear();
-  for (auto& [tag, chunks] : p.held) {
-    for (auto& c : chunks) releaseHeld(c);
-  }
-  p.held.clear();
+  dropQueues(p);
   for (auto& lane : p.lanes) {
     if (lane.ep) closeEp(lane.ep, /*force=*/true);
   }

@@ -219,6 +219,8 @@ class UcxTransportImpl : public UcxTransport {
   void failOp(const OpPtr& op, Status status);
   void finalizeOp(const OpPtr& op);  // drop from peer tables after completion
   void markPeerLost(Peer& peer, Status why);
+  // Forgets a peer's pending operations (completed by the caller) and held chunks.
+  void dropQueues(Peer& peer);
   void abortAll(const Status& why);
   void releaseHeld(HeldChunk& chunk);
   Status sendControl(ucp_ep_h ep, unsigned amId, const void* header, size_t headerLength,

@@ -503,13 +503,7 @@ void UcxTransportImpl::abortAll(const Status& why) {
   for (auto& p : peers_) {
     for (auto& [tag, op] : p.sends) op->complete(why);
     for (auto& [tag, op] : p.recvs) op->complete(why);
-    p.sends.clear();
-    p.recvs.clear();
-    p.sendQueue.clear();
-    for (auto& [tag, chunks] : p.held) {
-      for (auto& c : chunks) releaseHeld(c);
-    }
-    p.held.clear();
+    dropQueues(p);
   }
   for (auto& [tag, op] : selfSends_) op->complete(why);
   for (auto& [tag, op] : selfRecvs_) op->complete(why);
