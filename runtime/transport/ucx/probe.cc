@@ -16,6 +16,10 @@
 namespace isthmus {
 namespace ucximpl {
 Status parseHostPort(const std::string& address, sockaddr_in* out);
+// Endpoint parameters for dialing `sa` in client-server mode (ucx_connect.cc); `sa` must outlive
+// the ucp_ep_create call.
+ucp_ep_params_t dialParams(const sockaddr_in& sa, ucp_err_handling_mode_t mode,
+                           ucp_err_handler_cb_t onError, void* arg);
 }  // namespace ucximpl
 void disableMemoryHooks(ucp_config_t* config);
 
@@ -133,15 +137,7 @@ Status probeHandshake(const HandshakeProbe& probe, Deadline deadline) {
   hp.arg = &state;
   ucp_worker_set_am_recv_handler(u.worker, &hp);
 
-  ucp_ep_params_t ep{};
-  ep.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
-                  UCP_EP_PARAM_FIELD_ERR_HANDLER | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-  ep.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
-  ep.sockaddr.addr = reinterpret_cast<const sockaddr*>(&sa);
-  ep.sockaddr.addrlen = sizeof(sa);
-  ep.err_mode = UCP_ERR_HANDLING_MODE_PEER;
-  ep.err_handler.cb = &probeEpError;
-  ep.err_handler.arg = &state;
+  ucp_ep_params_t ep = ucximpl::dialParams(sa, UCP_ERR_HANDLING_MODE_PEER, &probeEpError, &state);
   st = ucp_ep_create(u.worker, &ep, &u.ep);
   if (st != UCS_OK) {
     return peerLostError("probe: dialing ", probe.address, ": ", ucs_status_string(st));

@@ -44,6 +44,20 @@ Status parseHostPort(const std::string& address, sockaddr_in* out) {
   return okStatus();
 }
 
+ucp_ep_params_t dialParams(const sockaddr_in& sa, ucp_err_handling_mode_t mode,
+                           ucp_err_handler_cb_t onError, void* arg) {
+  ucp_ep_params_t ep{};
+  ep.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
+                  UCP_EP_PARAM_FIELD_ERR_HANDLER | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+  ep.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
+  ep.sockaddr.addr = reinterpret_cast<const sockaddr*>(&sa);
+  ep.sockaddr.addrlen = sizeof(sa);
+  ep.err_mode = mode;
+  ep.err_handler.cb = onError;
+  ep.err_handler.arg = arg;
+  return ep;
+}
+
 void UcxTransportImpl::onConnRequest(ucp_conn_request_h request) {
   connRequests_.push_back(request);
 }
@@ -162,15 +176,9 @@ void UcxTransportImpl::dial(int peer, const std::string& address) {
     return;
   }
   for (int lane = 0; lane < p.lanesWanted; ++lane) {
-    ucp_ep_params_t ep{};
-    ep.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
-                    UCP_EP_PARAM_FIELD_ERR_HANDLER | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-    ep.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
-    ep.sockaddr.addr = reinterpret_cast<const sockaddr*>(&sa);
-    ep.sockaddr.addrlen = sizeof(sa);
-    ep.err_mode = opt_.peerErrorHandling ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
-    ep.err_handler.cb = &Callbacks::epError;
-    ep.err_handler.arg = this;
+    ucp_ep_params_t ep = dialParams(
+        sa, opt_.peerErrorHandling ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE,
+        &Callbacks::epError, this);
     ucp_ep_h handle = nullptr;
     ucs_status_t st = ucp_ep_create(worker_, &ep, &handle);
     if (st != UCS_OK) {
