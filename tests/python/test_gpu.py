@@ -1,6 +1,6 @@
 """GPU: the DDP hook on CUDA tensors (one GPU, 4 processes) gives the same losses as on CPU.
 
-Runs only where torch sees a CUDA device (scripts/gpu/run_python_gpu.sh on a GPU machine)."""
+Runs only where torch sees a CUDA device (`scripts/gpu/device_check.sh run python` on a GPU machine)."""
 
 from __future__ import annotations
 
