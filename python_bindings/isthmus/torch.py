@@ -181,7 +181,11 @@ def hierarchical_hook(
         st.calls += 1
         buf = bucket.buffer()
         key = st.key(bucket)
-        fut: torch.futures.Future = torch.futures.Future()
+        # A CUDA bucket's future names its device, so that torch records an event when the
+        # result is set (on the completer's thread) and DDP's stream waits on it.
+        fut: torch.futures.Future = (
+            torch.futures.Future(devices=[buf.device]) if buf.is_cuda else torch.futures.Future()
+        )
         if not st.delayed:
             work = isthmus.allreduce(
                 buf, op="avg", codec=st.codec, ef_key=key, async_op=True, timeout=st.timeout
