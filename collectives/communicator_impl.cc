@@ -15,6 +15,7 @@
 #include "collectives/algorithms.h"
 #include "collectives/cma_intra.h"
 #include "collectives/descriptor.h"
+#include "collectives/device_staging.h"
 #include "collectives/hier_allreduce.h"
 #include "collectives/hier_layout.h"
 #include "collectives/leader_collectives.h"
@@ -24,7 +25,6 @@
 #include "collectives/work.h"
 #include "kernels/codec.h"
 #include "kernels/cuda_codecs.h"
-#include "kernels/cuda_staging.h"
 #include "runtime/core/format.h"
 #include "runtime/core/logging.h"
 
@@ -109,45 +109,48 @@ class CommunicatorImpl : public Communicator,
         baseDescriptor(CollKind::kReduceScatter, output.count, output.dtype, options);
     d.op = static_cast<uint32_t>(op);
     Status valid = validateAllreduce(output, options);
-    if (valid.ok() &&
-        (input.count != output.count * worldSize() || input.dtype != output.dtype ||
-         (input.memory != MemoryKind::kHost && input.memory != MemoryKind::kHostPinned))) {
-      valid = invalidArgumentError("reduce_scatter: input must be host memory of worldSize (",
-                                   worldSize(), ") x output.count (", output.count,
+    if (valid.ok() && (input.count != output.count * worldSize() || input.dtype != output.dtype)) {
+      valid = invalidArgumentError("reduce_scatter: input must hold worldSize (", worldSize(),
+                                   ") x output.count (", output.count,
                                    ") elements of the output's dtype; got ", input.count, " ",
                                    dtypeName(input.dtype));
     }
+    if (valid.ok()) valid = stageable("reduce_scatter", input, output);
     return enqueue(d, valid, options, strCat("reduce_scatter ", humanBytes(input.bytes())),
                    [this, input, output, op, options](uint64_t seq, Deadline dl, TrafficStats* tr) {
-                     // Allreduce a copy, keep this rank's slice (costs one copy of the input).
-                     std::vector<uint8_t> tmp(input.bytes());
-                     if (!tmp.empty()) std::memcpy(tmp.data(), input.data, tmp.size());
-                     BufferView all{tmp.data(), input.count, input.dtype, MemoryKind::kHost};
-                     ISTHMUS_RETURN_IF_ERROR(runAllreduce(all, op, options, seq, dl, tr));
-                     if (output.bytes()) {
-                       std::memcpy(output.data, tmp.data() + output.bytes() * rank_,
-                                   output.bytes());
-                     }
-                     return okStatus();
+                     return staging_.run(
+                         input, output, options.stream, "reduce_scatter",
+                         [&](ConstBufferView in, BufferView out) {
+                           // Allreduce a copy, keep this rank's slice (one copy of the input).
+                           std::vector<uint8_t> tmp(in.bytes());
+                           if (!tmp.empty()) std::memcpy(tmp.data(), in.data, tmp.size());
+                           BufferView all{tmp.data(), in.count, in.dtype, MemoryKind::kHost};
+                           ISTHMUS_RETURN_IF_ERROR(runAllreduce(all, op, options, seq, dl, tr));
+                           if (out.bytes()) {
+                             std::memcpy(out.data, tmp.data() + out.bytes() * rank_, out.bytes());
+                           }
+                           return okStatus();
+                         });
                    });
   }
 
   std::shared_ptr<Work> allGather(ConstBufferView input, BufferView output,
                                   const CollectiveOptions& options) override {
     CollDescriptor d = baseDescriptor(CollKind::kAllGather, input.count, input.dtype, options);
-    Status valid;
-    if (input.onDevice() || output.onDevice()) {
-      valid = notSupportedError("all_gather of GPU buffers is not implemented yet");
-    } else if (output.count != input.count * worldSize() || output.dtype != input.dtype) {
+    Status valid = stageable("all_gather", input, output);
+    if (valid.ok() && (output.count != input.count * worldSize() || output.dtype != input.dtype)) {
       valid = invalidArgumentError("all_gather: output must hold worldSize (", worldSize(),
                                    ") x input.count (", input.count, ") elements of ",
                                    dtypeName(input.dtype), "; got ", output.count, " ",
                                    dtypeName(output.dtype));
     }
     return enqueue(d, valid, options, strCat("all_gather ", humanBytes(output.bytes())),
-                   [this, input, output](uint64_t seq, Deadline dl, TrafficStats* tr) {
+                   [this, input, output, options](uint64_t seq, Deadline dl, TrafficStats* tr) {
                      LeaderCall c = leaderCall(seq, dl, tr);
-                     return leaderAllGather(c, input, output);
+                     return staging_.run(input, output, options.stream, "all_gather",
+                                         [&](ConstBufferView in, BufferView out) {
+                                           return leaderAllGather(c, in, out);
+                                         });
                    });
   }
 
@@ -159,13 +162,16 @@ class CommunicatorImpl : public Communicator,
     if (root < 0 || root >= worldSize()) {
       valid =
           invalidArgumentError("broadcast root ", root, " is not a rank of 0..", worldSize() - 1);
-    } else if (buffer.onDevice()) {
-      valid = notSupportedError("broadcast of GPU buffers is not implemented yet");
+    } else {
+      valid = stageable("broadcast", buffer, buffer);
     }
     return enqueue(d, valid, options, strCat("broadcast ", humanBytes(buffer.bytes())),
-                   [this, buffer, root](uint64_t seq, Deadline dl, TrafficStats* tr) {
+                   [this, buffer, root, options](uint64_t seq, Deadline dl, TrafficStats* tr) {
                      LeaderCall c = leaderCall(seq, dl, tr);
-                     return leaderBroadcast(c, buffer, root);
+                     return staging_.run(buffer, buffer, options.stream, "broadcast",
+                                         [&](ConstBufferView, BufferView b) {
+                                           return leaderBroadcast(c, b, root);
+                                         });
                    });
   }
 
@@ -248,6 +254,15 @@ class CommunicatorImpl : public Communicator,
                                "': only exact (fp32) reduction inside a center is implemented");
     }
     return okStatus();
+  }
+
+  // GPU buffers run staged through pinned host memory (collectives/device_staging.h) where that is
+  // possible; otherwise the call is refused with the reason.
+  static Status stageable(const char* what, ConstBufferView in, ConstBufferView out) {
+    if (!in.onDevice() && !out.onDevice()) return okStatus();
+    std::string why = gpuStagingUnavailable();
+    if (why.empty()) return okStatus();
+    return notSupportedError(what, " of GPU buffers: ", why);
   }
 
   LeaderCall leaderCall(uint64_t seq, Deadline dl, TrafficStats* tr) {
@@ -346,7 +361,11 @@ class CommunicatorImpl : public Communicator,
 
   Status runAllreduce(BufferView buffer, ReduceOp op, const CollectiveOptions& o, uint64_t seq,
                       Deadline dl, TrafficStats* tr) {
-    if (buffer.memory == MemoryKind::kCuda) return runStagedAllreduce(buffer, op, o, seq, dl, tr);
+    if (buffer.onDevice()) {  // hier_staged_gpu (collectives/algorithms.cc)
+      return staging_.run(
+          buffer, buffer, o.stream, "allreduce",
+          [&](ConstBufferView, BufferView host) { return runAllreduce(host, op, o, seq, dl, tr); });
+    }
     const int C = numCenters();
     std::vector<int> sizes = topology_.centerSizes();
     HierLayout layout(sizes, center_, local_, buffer.count, chunkElems(buffer.dtype));
@@ -379,26 +398,6 @@ class CommunicatorImpl : public Communicator,
       graveyard_.push_back(std::move(p));
     };
     return runHierAllreduce(a, buffer, tr);
-  }
-
-  // hier_staged_gpu (collectives/algorithms.cc): through a pinned host copy, on o.stream.
-  Status runStagedAllreduce(BufferView buffer, ReduceOp op, const CollectiveOptions& o,
-                            uint64_t seq, Deadline dl, TrafficStats* tr) {
-    const size_t bytes = buffer.bytes();
-    if (bytes > stagingBytes_) {
-      kernels::cuda::freePinned(staging_);
-      staging_ = nullptr;
-      stagingBytes_ = 0;
-      ISTHMUS_ASSIGN_OR_RETURN(staging_, kernels::cuda::allocPinned(bytes));
-      stagingBytes_ = bytes;
-    }
-    ISTHMUS_RETURN_IF_ERROR(
-        kernels::cuda::copyToHost(staging_, buffer.data, bytes, buffer.device, o.stream)
-            .withContext("allreduce: staging the GPU buffer in host memory"));
-    BufferView host{staging_, buffer.count, buffer.dtype, MemoryKind::kHostPinned};
-    ISTHMUS_RETURN_IF_ERROR(runAllreduce(host, op, o, seq, dl, tr));
-    return kernels::cuda::copyToDevice(buffer.data, staging_, bytes, buffer.device, o.stream)
-        .withContext("allreduce: copying the result back to the GPU");
   }
 
   Result<EfState*> efState(const std::string& key, const HierLayout& layout,
@@ -481,8 +480,7 @@ class CommunicatorImpl : public Communicator,
     world_.reset();
     intra_.reset();
     graveyard_.clear();
-    kernels::cuda::freePinned(staging_);  // after the transports: nothing reads it any more
-    staging_ = nullptr;
+    staging_.release();  // after the transports: nothing reads it any more
   }
 
   // Sends to another center are paced below this rank's share of the declared link: in the
@@ -519,8 +517,7 @@ class CommunicatorImpl : public Communicator,
   std::map<std::string, EfState> ef_;
   std::vector<std::shared_ptr<void>> graveyard_;
   std::unique_ptr<PeerNotices> notices_;
-  void* staging_ = nullptr;  // pinned host copy of GPU buffers (executor thread only)
-  size_t stagingBytes_ = 0;
+  DeviceStaging staging_;  // pinned host copies of GPU buffers (executor thread only)
   std::thread executor_;
   bool intraCma_ = false;
 };

@@ -240,6 +240,25 @@ TEST(CommunicatorThreads, GpuBuffersWithoutAGpuAreNotSupportedWithAReason) {
     EXPECT_NE(s.message().find("hier_staged_gpu: this build of Isthmus has no CUDA, or no GPU"),
               std::string::npos)
         << s.message();
+    // The leader collectives and reduce_scatter refuse a GPU buffer with the same reason.
+    // Shapes valid for 2 ranks (never read: the calls are refused before anything runs).
+    float host[2] = {0, 0};
+    BufferView h{host, 1, DType::kFloat32}, h2{host, 2, DType::kFloat32};
+    BufferView b2{&dummy, 2, DType::kFloat32, MemoryKind::kCuda, 0};
+    std::vector<std::pair<const char*, Status>> refused = {
+        {"broadcast of GPU buffers: this build of Isthmus has no CUDA",
+         comm.broadcast(b, 0, {})->wait(Deadline::afterSeconds(20))},
+        {"all_gather of GPU buffers: this build of Isthmus has no CUDA",
+         comm.allGather(b, h2, {})->wait(Deadline::afterSeconds(20))},
+        {"all_gather of GPU buffers: this build of Isthmus has no CUDA",
+         comm.allGather(h, b2, {})->wait(Deadline::afterSeconds(20))},
+        {"reduce_scatter of GPU buffers: this build of Isthmus has no CUDA",
+         comm.reduceScatter(b2, h, ReduceOp::kSum, {})->wait(Deadline::afterSeconds(20))},
+    };
+    for (const auto& [want, st] : refused) {
+      EXPECT_EQ(st.code(), StatusCode::kNotSupported) << st.toString();
+      EXPECT_NE(st.message().find(want), std::string::npos) << st.message();
+    }
   });
 }
 
