@@ -1,6 +1,8 @@
-"""GPU: the DDP hook on CUDA tensors (one GPU, 4 processes) gives the same losses as on CPU.
+"""GPU: the DDP hook and DiLoCo on CUDA tensors (one GPU, 4 processes) give the same losses as on
+CPU.
 
-Runs only where torch sees a CUDA device (`scripts/gpu/device_check.sh run python` on a GPU machine)."""
+Runs only where torch sees a CUDA device (`scripts/gpu/device_check.sh run python` on a GPU
+machine)."""
 
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ def losses(out: str) -> list[float]:
     raise AssertionError(f"no LOSSES line in:\n{out}")
 
 
-def test_hook_cuda_matches_cpu():
-    cpu = losses(expect_ok(run_ranks("hook_device_worker.py", "cpu", timeout=240)))
-    gpu = losses(expect_ok(run_ranks("hook_device_worker.py", "cuda", timeout=240)))
-    print("cpu", cpu)
-    print("gpu", gpu)
+@pytest.mark.parametrize("mode", ["hook", "diloco"])
+def test_cuda_matches_cpu(mode):
+    cpu = losses(expect_ok(run_ranks("device_worker.py", "cpu", mode, timeout=240)))
+    gpu = losses(expect_ok(run_ranks("device_worker.py", "cuda", mode, timeout=240)))
+    print(mode, "cpu", cpu)
+    print(mode, "gpu", gpu)
     assert len(cpu) == len(gpu) == 8
     for c, g in zip(cpu, gpu):
         assert abs(g - c) / abs(c) < 1e-3, (c, g)
