@@ -10,7 +10,9 @@
 # uses), builds the GPU tests, the GPU benchmark and the package, and copies them into DIR ($BUNDLE,
 # default build-gpu/bundle) with the shared libraries they load, except the C library, the driver and
 # NCCL. libstdc++ and libgcc_s go to DIR/lib-cxx and are used only where the machine's own are
-# older than the ones the bundle was built against (a newer one, which torch may need, wins).
+# older than the ones the bundle was built against (a newer one, which torch may need, wins);
+# common system libraries (zlib, OpenSSL, libnuma) go to DIR/lib-sys and are used only where the
+# machine lacks them, so that Python's and torch's own copies are not replaced.
 #
 # `run` prints the GPU and libraries, then runs each STEP (default: all) under a hard timeout and
 # ends with one line per step:
@@ -30,12 +32,13 @@ DIR=${BUNDLE:-build-gpu/bundle}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 
-copy_libs() {  # copy_libs FILE...: the resolved shared libraries of FILEs into DIR/lib, DIR/lib-cxx
+copy_libs() {  # copy_libs FILE...: the shared libraries FILEs load into DIR/lib, lib-cxx, lib-sys
   ldd "$@" | awk '/=> \// {print $3}' | sort -u | while read -r lib; do
     case $(basename "$lib") in
       libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so* | ld-linux* | libcuda.so* | \
         libnccl.so* | libpython*) ;;
       libstdc++.so* | libgcc_s.so*) cp -L "$lib" "$DIR/lib-cxx/" ;;
+      libz.so* | libcrypto.so* | libssl.so* | libnuma.so*) cp -L "$lib" "$DIR/lib-sys/" ;;
       *) cp -L "$lib" "$DIR/lib/" ;;
     esac
   done
@@ -52,7 +55,7 @@ case $MODE in
       -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc ${ISTHMUS_GPU_CMAKE_ARGS:-} >/dev/null
     cmake --build "$BUILD" -j"${JOBS:-2}" --target kernels_gpu_test collectives_gpu_test \
       transport_nccl_test isthmus_bench_kernels_gpu isthmus_python
-    rm -rf "$DIR" && mkdir -p "$DIR/bin" "$DIR/lib" "$DIR/lib-cxx" "$DIR/site"
+    rm -rf "$DIR" && mkdir -p "$DIR/bin" "$DIR/lib" "$DIR/lib-cxx" "$DIR/lib-sys" "$DIR/site"
     cp "$BUILD/tests/gpu/kernels/kernels_gpu_test" "$BUILD/tests/gpu/collectives/collectives_gpu_test" \
       "$BUILD/tests/gpu/transport/transport_nccl_test" "$BUILD/bench/kernels/isthmus_bench_kernels_gpu" \
       "$DIR/bin/"
@@ -67,7 +70,7 @@ case $MODE in
     "$PY" -m pip install -q --target "$DIR/site" pytest pytest-timeout
     "$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])' >"$DIR/python-version"
     echo "bundle in $DIR for CPython $(cat "$DIR/python-version"):"
-    ls "$DIR/bin" "$DIR/lib" "$DIR/lib-cxx"
+    ls "$DIR/bin" "$DIR/lib" "$DIR/lib-cxx" "$DIR/lib-sys"
     du -sh "$DIR"
     ;;
   run)
@@ -79,10 +82,14 @@ case $MODE in
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
     ldd --version 2>&1 | head -1 || true
     export LD_LIBRARY_PATH="$ROOT/$DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    deps=$(ldd "$DIR/bin/kernels_gpu_test" 2>&1 || true)
+    deps=$(ldd "$DIR"/bin/* "$DIR"/pkg/isthmus/_C*.so 2>&1 || true)
     if grep -q "GLIBCXX.*not found\|libstdc++.*not found" <<<"$deps"; then
       echo "this machine's libstdc++ is older than the bundle's: using the bundled one"
       export LD_LIBRARY_PATH="$ROOT/$DIR/lib-cxx:$LD_LIBRARY_PATH"
+    fi
+    if grep -q "not found" <<<"$deps"; then
+      echo "using the bundle's copies of: $(grep "not found" <<<"$deps" | awk '{print $1}' | sort -u | xargs)"
+      export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$ROOT/$DIR/lib-sys"
     fi
     for d in /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu; do
       [[ -e $d/libnccl.so.2 ]] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d" && break
