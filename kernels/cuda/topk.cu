@@ -1,20 +1,21 @@
 // Top-k on the GPU, selecting exactly what the CPU selects (kernels/cpu/topk.cc): the k largest
 // keys |v| as bits (NaN > Inf > finite), ties to the lower index, written in index order.
 //
-// Every data-dependent size stays on the device, so nothing synchronises the host. Fast path:
-//   1. sample: one block sorts the keys of ~8192 strided v = x + r and takes a threshold t low
-//      enough that ~1.3 k elements reach it (the same estimate as the CPU).
+// Seven launches, none of which synchronises the host:
+//   1. sample (one block): the keys of ~8192 strided v = x + r and a radix select of the one that
+//      ~1.3 k elements reach: the threshold t (the same estimate as the CPU). It also zeroes the
+//      workspace counters.
 //   2. fused pass (the only full read): v = x + r, r = v, and each 4096-element tile writes the
-//      indices whose key >= t, in index order, into its own slots (capacity fixed on the host).
-//   3. scan the tile counts; compact the candidates (index, key) into one list, in index order.
-//   4. radix select over the candidate keys (11 + 11 + 9 bits) -> the k-th key T and how many
-//      elements equal to T are taken (m); then count/scan/write over the candidate list: every key
-//      above T and the first m equal to T, with the residual of a sent element set to v - v.
-// If a tile overflows its slots or fewer than k candidates reach t, a device flag switches to the
-// exact full-array path (the same select and write over all n elements). Both paths are always
-// launched; the kernels of the path not taken return at once. Workspace: cudaMallocAsync.
-#include <cub/block/block_scan.cuh>
-
+//      (index, key) of its elements with key >= t, in index order, into its own slots. A tile with
+//      more candidates than slots keeps its count only and is read directly from then on.
+//   3. select over the candidates, on one grid in which each warp owns a contiguous run of tiles:
+//      three histogram kernels (radix digits of 11 + 11 + 9 bits, each block picking the previous
+//      pass's bin from the complete histogram) give the k-th key T and how many elements equal to
+//      T are taken (m); a count kernel counts each warp's keys > T and == T; a write kernel scans
+//      those counts and writes every key above T and the first m equal to T, in index order,
+//      setting the residual of a sent element to v - v.
+// When fewer than k elements reach t (ties, zeros), step 3 reads every tile directly: the exact
+// full-array select, in the same kernels. Workspace: cudaMallocAsync on the caller's stream.
 #include "kernels/cuda/common.cuh"
 
 namespace isthmus::kernels::cuda::detail {
@@ -27,18 +28,25 @@ constexpr unsigned kTile = kThreads * kItems;
 constexpr unsigned kBins = 2048;
 constexpr unsigned kSample = 8192;
 constexpr unsigned kSampleThreads = 1024;
+constexpr unsigned kUnroll = 4;       // rounds of 32 items a warp loads before it uses them
+constexpr unsigned kBlocksPerSm = 4;  // grid of the select kernels: one wave
+constexpr unsigned kFullMask = 0xffffffffu;
 
+// Radix digits of a 31-bit key, most significant first.
+__device__ constexpr int digitShift(int pass) { return pass == 0 ? 20 : (pass == 1 ? 9 : 0); }
+__device__ constexpr uint32_t digitMask(int pass) { return pass == 2 ? 511u : 2047u; }
+
+// A radix select's progress: keys matching prefix under mask, and the 0-based rank (from the top)
+// still sought among them.
 struct SelectState {
-  uint32_t prefix;
-  uint32_t mask;
-  uint32_t rank;  // remaining 0-based rank inside the current prefix
+  uint32_t prefix, mask, rank;
 };
 
 struct TopkState {
-  SelectState fast, full;
   uint32_t threshold;
-  uint32_t fallback;   // 1: the full-array path runs
-  uint32_t candTotal;  // candidates in the compacted list
+  uint32_t candTotal;       // elements with key >= threshold (in slots or not)
+  uint32_t hist[3][kBins];  // per radix pass, summed over the grid
+  SelectState sel[4];       // sel[p]: before pass p; sel[3]: the k-th key and its rank
 };
 
 __device__ __forceinline__ uint32_t keyOf(float v) { return math::floatBits(v) & 0x7fffffffu; }
@@ -49,74 +57,111 @@ __device__ __forceinline__ float valueAt(const void* x, const float* r, size_t i
   return kEf ? r[i] : loadIn<kIn>(x, i);
 }
 
+// One warp: the bin, counted from the top, that holds the 0-based `rank`; the lane that finds it
+// writes the bin and the rank left inside it. `hist` has `bins` (2048 or 512) entries.
+__device__ void warpPick(const uint32_t* hist, unsigned bins, uint32_t rank, uint32_t* bin,
+                         uint32_t* left) {
+  const unsigned lane = threadIdx.x & 31;
+  const unsigned per = bins / 32;
+  const unsigned hi = bins - lane * per;  // lane 0 owns the highest bins
+  uint32_t sum = 0;
+  for (unsigned b = hi - per; b < hi; ++b) sum += hist[b];
+  uint32_t incl = sum;
+  for (int o = 1; o < 32; o <<= 1) {
+    uint32_t t = __shfl_up_sync(kFullMask, incl, o);
+    if (lane >= static_cast<unsigned>(o)) incl += t;
+  }
+  const uint32_t excl = incl - sum;
+  if (rank >= excl && rank < incl) {
+    uint32_t l = rank - excl;
+    for (unsigned b = hi; b-- > hi - per;) {
+      if (l < hist[b]) {
+        *bin = b;
+        *left = l;
+        break;
+      }
+      l -= hist[b];
+    }
+  }
+}
+
 // ---- 1. threshold from a sample ----------------------------------------------------------------
 template <int kIn, bool kEf>
 __global__ void __launch_bounds__(kSampleThreads)
-    sampleKernel(const void* __restrict__ x, const float* __restrict__ r, size_t n, size_t samples,
-                 size_t stride, uint32_t rho, uint32_t kept, TopkState* st) {
-  __shared__ uint32_t keys[kSample];
-  for (unsigned j = threadIdx.x; j < kSample; j += kSampleThreads) {
-    uint32_t k = 0;
+    sampleKernel(const void* __restrict__ x, const float* __restrict__ r, size_t samples,
+                 size_t stride, uint32_t rho, TopkState* __restrict__ st) {
+  __shared__ uint32_t hist[kBins];
+  __shared__ uint32_t prefix, mask, rank, bin, left;
+  constexpr unsigned kPer = kSample / kSampleThreads;
+  uint32_t keys[kPer];
+#pragma unroll
+  for (unsigned q = 0; q < kPer; ++q) {
+    const size_t j = q * kSampleThreads + threadIdx.x;
+    float v = 0.0f;
     if (j < samples) {
-      float v = loadIn<kIn>(x, j * stride);
+      v = loadIn<kIn>(x, j * stride);
       if (kEf) v = math::add(v, r[j * stride]);
-      k = keyOf(v);
     }
-    keys[j] = k;
+    keys[q] = keyOf(v);
   }
-  __syncthreads();
-  // Bitonic sort, descending.
-  for (unsigned size = 2; size <= kSample; size <<= 1) {
-    for (unsigned step = size >> 1; step > 0; step >>= 1) {
-      for (unsigned i = threadIdx.x; i < kSample; i += kSampleThreads) {
-        unsigned partner = i ^ step;
-        if (partner > i) {
-          bool descending = (i & size) == 0;
-          uint32_t a = keys[i], b = keys[partner];
-          if ((a < b) == descending) {
-            keys[i] = b;
-            keys[partner] = a;
-          }
-        }
-      }
-      __syncthreads();
-    }
-  }
+  for (unsigned i = threadIdx.x; i < 3 * kBins; i += kSampleThreads) (&st->hist[0][0])[i] = 0;
   if (threadIdx.x == 0) {
-    uint32_t t = keys[rho];
-    st->threshold = t > 1 ? t : 1;
-    st->fallback = 0;
     st->candTotal = 0;
-    st->fast = SelectState{0, 0, kept - 1};
-    st->full = SelectState{0, 0, kept - 1};
+    prefix = 0;
+    mask = 0;
+    rank = rho;
   }
+  for (int pass = 0; pass < 3; ++pass) {
+    for (unsigned b = threadIdx.x; b < kBins; b += kSampleThreads) hist[b] = 0;
+    if (threadIdx.x == 0) bin = left = 0;
+    __syncthreads();
+    const uint32_t p = prefix, m = mask;
+#pragma unroll
+    for (unsigned q = 0; q < kPer; ++q) {
+      const size_t j = q * kSampleThreads + threadIdx.x;
+      if (j < samples && (keys[q] & m) == p) {
+        atomicAdd(&hist[(keys[q] >> digitShift(pass)) & digitMask(pass)], 1u);
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x < 32) warpPick(hist, digitMask(pass) + 1, rank, &bin, &left);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      prefix |= bin << digitShift(pass);
+      mask |= digitMask(pass) << digitShift(pass);
+      rank = left;
+    }
+  }
+  if (threadIdx.x == 0) st->threshold = prefix > 1 ? prefix : 1;
 }
 
 // ---- 2. fused EF pass with per-tile candidate slots --------------------------------------------
 template <int kIn, bool kEf>
 __global__ void __launch_bounds__(kThreads)
     fusedCandKernel(const void* __restrict__ x, size_t n, float* __restrict__ r,
-                    TopkState* __restrict__ st, uint32_t capTile, uint32_t* __restrict__ cand,
-                    uint32_t* __restrict__ tileCount) {
+                    TopkState* __restrict__ st, uint32_t capTile, uint32_t* __restrict__ candIdx,
+                    uint32_t* __restrict__ candKey, uint32_t* __restrict__ tileCount) {
   __shared__ uint32_t counts[kItems][kWarps];
   __shared__ uint32_t total;
   const uint32_t t = st->threshold;
   const unsigned lane = threadIdx.x & 31, warp = threadIdx.x / 32;
   const size_t base = size_t{blockIdx.x} * kTile;
-  uint32_t ballots[kItems];
+  uint32_t ballots[kItems], keys[kItems];
 #pragma unroll
   for (unsigned j = 0; j < kItems; ++j) {
-    size_t i = base + j * kThreads + threadIdx.x;
+    const size_t i = base + j * kThreads + threadIdx.x;
     bool flag = false;
+    keys[j] = 0;
     if (i < n) {
       float v = loadIn<kIn>(x, i);
       if (kEf) {
         v = math::add(v, r[i]);
         r[i] = v;
       }
-      flag = keyOf(v) >= t;
+      keys[j] = keyOf(v);
+      flag = keys[j] >= t;
     }
-    ballots[j] = __ballot_sync(0xffffffffu, flag);
+    ballots[j] = __ballot_sync(kFullMask, flag);
     if (lane == 0) counts[j][warp] = __popc(ballots[j]);
   }
   __syncthreads();
@@ -130,7 +175,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     uint32_t incl = sum;
     for (int o = 1; o < 32; o <<= 1) {
-      uint32_t v = __shfl_up_sync(0xffffffffu, incl, o);
+      uint32_t v = __shfl_up_sync(kFullMask, incl, o);
       if (lane >= static_cast<unsigned>(o)) incl += v;
     }
     uint32_t run = incl - sum;
@@ -142,265 +187,259 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
   const uint32_t lower = (1u << lane) - 1u;
-  uint32_t* slots = cand + size_t{blockIdx.x} * capTile;
+  const size_t slot0 = size_t{blockIdx.x} * capTile;
 #pragma unroll
   for (unsigned j = 0; j < kItems; ++j) {
     if (ballots[j] & (1u << lane)) {
-      uint32_t pos = counts[j][warp] + __popc(ballots[j] & lower);
-      if (pos < capTile) slots[pos] = static_cast<uint32_t>(base + j * kThreads + threadIdx.x);
+      const uint32_t pos = counts[j][warp] + __popc(ballots[j] & lower);
+      if (pos < capTile) {
+        candIdx[slot0 + pos] = static_cast<uint32_t>(base + j * kThreads + threadIdx.x);
+        candKey[slot0 + pos] = keys[j];
+      }
     }
   }
   if (threadIdx.x == 0) {
-    tileCount[blockIdx.x] = total < capTile ? total : capTile;
-    if (total > capTile) atomicExch(&st->fallback, 1u);
+    tileCount[blockIdx.x] = total;  // above capTile: the tile is read directly
+    if (total) atomicAdd(&st->candTotal, total);
   }
 }
 
-// ---- scans
-// --------------------------------------------------------------------------------------- Exclusive
-// scan of arr[0, len) in place by one block; the sum goes to *totalOut (may be null). If kept is
-// given and the sum is below it, the fallback flag is raised.
-__global__ void __launch_bounds__(kThreads)
-    scanKernel(uint32_t* __restrict__ arr, size_t len, uint32_t* totalOut, uint32_t kept,
-               TopkState* st) {
-  using Scan = cub::BlockScan<unsigned long long, kThreads>;
-  __shared__ typename Scan::TempStorage tmp;
-  __shared__ unsigned long long carry;
-  if (threadIdx.x == 0) carry = 0;
-  __syncthreads();
-  for (size_t base = 0; base < len; base += kThreads) {
-    size_t i = base + threadIdx.x;
-    unsigned long long v = i < len ? arr[i] : 0, excl, total;
-    Scan(tmp).ExclusiveSum(v, excl, total);
-    __syncthreads();
-    if (i < len) arr[i] = static_cast<uint32_t>(carry + excl);
-    __syncthreads();
-    if (threadIdx.x == 0) carry += total;
-    __syncthreads();
-  }
-  if (threadIdx.x == 0 && totalOut) {
-    *totalOut = static_cast<uint32_t>(carry);
-    if (carry < kept) st->fallback = 1;
-  }
-}
-
-// ---- 3. compaction of the candidates -----------------------------------------------------------
-template <int kIn, bool kEf>
-__global__ void __launch_bounds__(kThreads)
-    compactKernel(const void* __restrict__ x, const float* __restrict__ r,
-                  const TopkState* __restrict__ st, uint32_t capTile,
-                  const uint32_t* __restrict__ cand, const uint32_t* __restrict__ tileCount,
-                  const uint32_t* __restrict__ tileOff, uint32_t* __restrict__ denseIdx,
-                  uint32_t* __restrict__ denseKey) {
-  if (st->fallback) return;
-  const uint32_t count = tileCount[blockIdx.x], off = tileOff[blockIdx.x];
-  const uint32_t* slots = cand + size_t{blockIdx.x} * capTile;
-  for (uint32_t e = threadIdx.x; e < count; e += kThreads) {
-    uint32_t i = slots[e];
-    denseIdx[off + e] = i;
-    denseKey[off + e] = keyOf(valueAt<kIn, kEf>(x, r, i));
-  }
-}
-
-// ---- sources of keys for select / count / write: the full array or the candidate list ---------
-template <int kIn, bool kEf>
-struct FullSource {
+// ---- 3. select, count and write: five launches of one grid -------------------------------------
+// Warp w of W in the grid owns the tiles [w * tiles / W, (w + 1) * tiles / W). Every kernel below
+// runs on the same grid, so a warp walks the same tiles in each; what one kernel leaves for the
+// next (global histograms, selections, totals) is complete when the next starts.
+struct SelectArgs {
   const void* x;
   float* r;
   size_t n;
-  static constexpr bool kFallbackPath = true;
-  __device__ size_t count(const TopkState*) const { return n; }
-  __device__ uint32_t key(size_t p) const { return keyOf(valueAt<kIn, kEf>(x, r, p)); }
-  __device__ size_t index(size_t p) const { return p; }
-  __device__ float value(size_t i) const { return valueAt<kIn, kEf>(x, r, i); }
-  __device__ SelectState* sel(TopkState* st) const { return &st->full; }
+  size_t tiles;
+  uint32_t kept;
+  uint32_t capTile;
+  const uint32_t* tileCount;
+  const uint32_t* candIdx;
+  const uint32_t* candKey;
+  TopkState* st;
+  uint32_t* blockTotals;  // 2 per block: keys > T, keys == T
+  uint32_t* warpTotals;   // 2 per warp
+  uint8_t* payload;
 };
 
+struct TileRange {
+  size_t begin, end;
+};
+
+__device__ __forceinline__ TileRange warpTiles(size_t tiles) {
+  // Contiguous and in index order, floor(tiles / warps) or one more each.
+  const size_t warps = size_t{gridDim.x} * kWarps;
+  const size_t w = size_t{blockIdx.x} * kWarps + threadIdx.x / 32;
+  return {w * tiles / warps, (w + 1) * tiles / warps};
+}
+
+// Fewer than k elements reached the threshold: every tile is read directly. Written by the fused
+// pass, an earlier launch, so every block sees the same value.
+__device__ __forceinline__ bool allDirect(const SelectArgs& a) { return a.st->candTotal < a.kept; }
+
+// The items of tile t, in index order: its candidate slots, or all of its elements when it is read
+// directly (it overflowed its slots, or every tile is). Reading a superset of the candidates keeps
+// the select exact: the k largest keys are all candidates. Calls f(key, valid, index) once per
+// round of 32 items on every lane of the warp (ballots inside f are safe: the trip count is uniform
+// over the warp); index is meaningful only where valid.
+template <int kIn, bool kEf, typename F>
+__device__ __forceinline__ void walkTile(const SelectArgs& a, bool everyTile, size_t t, F&& f) {
+  const unsigned lane = threadIdx.x & 31;
+  const uint32_t raw = a.tileCount[t];
+  const bool direct = everyTile || raw > a.capTile;
+  const size_t first = t * kTile;
+  const uint32_t count =
+      direct ? static_cast<uint32_t>(a.n - first < kTile ? a.n - first : kTile) : raw;
+  const size_t slot0 = t * a.capTile;
+  for (uint32_t e0 = 0; e0 < count; e0 += 32 * kUnroll) {
+    uint32_t keys[kUnroll];
+    size_t idx[kUnroll];
+#pragma unroll
+    for (unsigned u = 0; u < kUnroll; ++u) {
+      const uint32_t e = e0 + u * 32 + lane;
+      keys[u] = 0;
+      idx[u] = 0;
+      if (e < count) {
+        if (direct) {
+          idx[u] = first + e;
+          keys[u] = keyOf(valueAt<kIn, kEf>(a.x, a.r, idx[u]));
+        } else {
+          idx[u] = a.candIdx[slot0 + e];
+          keys[u] = a.candKey[slot0 + e];
+        }
+      }
+    }
+#pragma unroll
+    for (unsigned u = 0; u < kUnroll; ++u) f(keys[u], e0 + u * 32 + lane < count, idx[u]);
+  }
+}
+
+// Block-wide: the selection after `pass` from the one before it and that pass's global histogram
+// (complete: an earlier launch wrote it). Every block computes the same result. `hist` is the
+// block's kBins shared words, free again when this returns.
+__device__ SelectState advance(const TopkState* st, int pass, SelectState prev, uint32_t* hist) {
+  __shared__ uint32_t bin, left;
+  const uint32_t digit = digitMask(pass);
+  for (unsigned b = threadIdx.x; b <= digit; b += kThreads) hist[b] = st->hist[pass][b];
+  if (threadIdx.x == 0) bin = left = 0;
+  __syncthreads();
+  if (threadIdx.x < 32) warpPick(hist, digit + 1, prev.rank, &bin, &left);
+  __syncthreads();
+  const SelectState next{prev.prefix | (bin << digitShift(pass)),
+                         prev.mask | (digit << digitShift(pass)), left};
+  __syncthreads();
+  return next;
+}
+
+// Pass `pass` of the radix select: sel[pass] from the previous pass, then this pass's histogram of
+// the matching keys' digit.
 template <int kIn, bool kEf>
-struct DenseSource {
-  const void* x;
-  float* r;
-  const uint32_t* idx;
-  const uint32_t* keys;
-  static constexpr bool kFallbackPath = false;
-  __device__ size_t count(const TopkState* st) const { return st->candTotal; }
-  __device__ uint32_t key(size_t p) const { return keys[p]; }
-  __device__ size_t index(size_t p) const { return idx[p]; }
-  __device__ float value(size_t i) const { return valueAt<kIn, kEf>(x, r, i); }
-  __device__ SelectState* sel(TopkState* st) const { return &st->fast; }
-};
-
-template <typename Src>
-__device__ __forceinline__ bool skip(const TopkState* st) {
-  return (st->fallback != 0) != Src::kFallbackPath;
-}
-
-template <typename Src>
-__global__ void __launch_bounds__(kThreads)
-    histKernel(Src src, TopkState* st, int shift, uint32_t binMask, uint32_t* __restrict__ hist) {
-  if (skip<Src>(st)) return;
-  __shared__ uint32_t local[kBins];
-  for (unsigned b = threadIdx.x; b < kBins; b += blockDim.x) local[b] = 0;
+__global__ void __launch_bounds__(kThreads) histKernel(SelectArgs a, int pass) {
+  __shared__ uint32_t hist[kBins];
+  const unsigned lane = threadIdx.x & 31;
+  SelectState s{0, 0, a.kept - 1};
+  if (pass > 0) s = advance(a.st, pass - 1, a.st->sel[pass - 1], hist);
+  if (blockIdx.x == 0 && threadIdx.x == 0) a.st->sel[pass] = s;
+  const int shift = digitShift(pass);
+  const uint32_t digit = digitMask(pass);
+  for (unsigned b = threadIdx.x; b < kBins; b += kThreads) hist[b] = 0;
   __syncthreads();
-  const SelectState s = *src.sel(st);
-  const size_t count = src.count(st);
-  const size_t stride = size_t{gridDim.x} * blockDim.x;
-  for (size_t p = size_t{blockIdx.x} * blockDim.x + threadIdx.x; p < count; p += stride) {
-    uint32_t k = src.key(p);
-    if ((k & s.mask) == s.prefix) atomicAdd(&local[(k >> shift) & binMask], 1u);
+  const bool everyTile = allDirect(a);
+  const TileRange tr = warpTiles(a.tiles);
+  for (size_t t = tr.begin; t < tr.end; ++t) {
+    walkTile<kIn, kEf>(a, everyTile, t, [&](uint32_t k, bool valid, size_t) {
+      // Candidates share their top digits: one shared atomic per distinct bin in the warp.
+      const bool counted = valid && (k & s.mask) == s.prefix;
+      const uint32_t b = counted ? (k >> shift) & digit : kBins;
+      const uint32_t peers = __match_any_sync(kFullMask, b);
+      if (counted && lane == static_cast<unsigned>(__ffs(peers) - 1)) {
+        atomicAdd(&hist[b], static_cast<uint32_t>(__popc(peers)));
+      }
+    });
   }
   __syncthreads();
-  for (unsigned b = threadIdx.x; b < kBins; b += blockDim.x) {
-    if (local[b]) atomicAdd(&hist[b], local[b]);
+  for (unsigned b = threadIdx.x; b <= digit; b += kThreads) {
+    if (hist[b]) atomicAdd(&a.st->hist[pass][b], hist[b]);
   }
 }
 
-// One warp: find the bin (from the top) that holds sel->rank; update prefix, mask and rank.
-template <typename Src>
-__global__ void pickBinKernel(Src src, const uint32_t* __restrict__ hist, unsigned bins, int shift,
-                              TopkState* st) {
-  if (skip<Src>(st)) return;
-  SelectState* sel = src.sel(st);
-  const unsigned lane = threadIdx.x;
-  const unsigned per = bins / 32;         // bins is 2048 or 512
-  const unsigned hi = bins - lane * per;  // lane 0 owns the highest bins
-  uint32_t sum = 0;
-  for (unsigned b = hi - per; b < hi; ++b) sum += hist[b];
-  uint32_t incl = sum;
-  for (int o = 1; o < 32; o <<= 1) {
-    uint32_t t = __shfl_up_sync(0xffffffffu, incl, o);
-    if (lane >= static_cast<unsigned>(o)) incl += t;
+// The k-th key T (sel[3]) from the last pass; then each warp counts its keys > T and == T.
+template <int kIn, bool kEf>
+__global__ void __launch_bounds__(kThreads) countKernel(SelectArgs a) {
+  __shared__ uint32_t hist[kBins];
+  __shared__ uint32_t warpGt[kWarps], warpEq[kWarps];
+  const unsigned lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+  const SelectState s = advance(a.st, 2, a.st->sel[2], hist);
+  if (blockIdx.x == 0 && threadIdx.x == 0) a.st->sel[3] = s;
+  const uint32_t T = s.prefix;
+  const bool everyTile = allDirect(a);
+  const TileRange tr = warpTiles(a.tiles);
+  uint32_t gt = 0, eq = 0;
+  for (size_t t = tr.begin; t < tr.end; ++t) {
+    walkTile<kIn, kEf>(a, everyTile, t, [&](uint32_t k, bool valid, size_t) {
+      gt += __popc(__ballot_sync(kFullMask, valid && k > T));
+      eq += __popc(__ballot_sync(kFullMask, valid && k == T));
+    });
   }
-  const uint32_t rank = sel->rank;
-  const uint32_t excl = incl - sum;
-  const bool mine = rank >= excl && rank < incl;
-  __syncwarp();  // every lane has read sel->rank before one of them rewrites it
-  if (mine) {
-    uint32_t left = rank - excl;
-    for (unsigned b = hi; b-- > hi - per;) {
-      if (left < hist[b]) {
-        sel->prefix |= b << shift;
-        sel->mask |= (bins - 1) << shift;
-        sel->rank = left;
-        break;
-      }
-      left -= hist[b];
-    }
+  if (lane == 0) {
+    const size_t w = size_t{blockIdx.x} * kWarps + warp;
+    a.warpTotals[2 * w] = warpGt[warp] = gt;
+    a.warpTotals[2 * w + 1] = warpEq[warp] = eq;
   }
-}
-
-template <typename Src>
-__global__ void __launch_bounds__(kThreads)
-    tileCountKernel(Src src, TopkState* st, uint32_t* __restrict__ gt, uint32_t* __restrict__ eq) {
-  if (skip<Src>(st)) return;
-  using Scan = cub::BlockScan<uint32_t, kThreads>;
-  __shared__ typename Scan::TempStorage tmp;
-  const uint32_t t = src.sel(st)->prefix;
-  const size_t count = src.count(st);
-  const size_t base = size_t{blockIdx.x} * kTile;
-  uint32_t g = 0, e = 0;
-  if (base < count) {
-    for (unsigned j = 0; j < kItems; ++j) {
-      size_t p = base + j * kThreads + threadIdx.x;
-      if (p < count) {
-        uint32_t k = src.key(p);
-        g += k > t;
-        e += k == t;
-      }
-    }
-  }
-  uint32_t packed = (g << 16) | e;  // at most 4096 each
-  uint32_t total;
-  Scan(tmp).ExclusiveSum(packed, packed, total);
+  __syncthreads();
   if (threadIdx.x == 0) {
-    gt[blockIdx.x] = total >> 16;
-    eq[blockIdx.x] = total & 0xffffu;
+    uint32_t g = 0, e = 0;
+    for (unsigned w = 0; w < kWarps; ++w) {
+      g += warpGt[w];
+      e += warpEq[w];
+    }
+    a.blockTotals[2 * blockIdx.x] = g;
+    a.blockTotals[2 * blockIdx.x + 1] = e;
   }
 }
 
-template <typename Src, bool kEf>
-__global__ void __launch_bounds__(kThreads)
-    tileWriteKernel(Src src, TopkState* st, const uint32_t* __restrict__ gtBefore,
-                    const uint32_t* __restrict__ eqBefore, uint32_t kept,
-                    uint8_t* __restrict__ payload) {
-  if (skip<Src>(st)) return;
-  const size_t count = src.count(st);
-  if (size_t{blockIdx.x} * kTile >= count) return;  // uniform per block
-  using Scan = cub::BlockScan<uint32_t, kThreads>;
-  __shared__ typename Scan::TempStorage tmp;
-  const SelectState s = *src.sel(st);
-  const uint32_t t = s.prefix;
-  const uint32_t m = s.rank + 1;  // elements equal to T that are sent
-  const size_t base = size_t{blockIdx.x} * kTile + size_t{threadIdx.x} * kItems;  // blocked
-  uint32_t keys[kItems];
-  uint32_t e = 0;
-  for (unsigned j = 0; j < kItems; ++j) {
-    size_t p = base + j;
-    keys[j] = p < count ? src.key(p) : 0xffffffffu;  // 0xffffffff marks padding (keys < 2^31)
-    e += keys[j] == t;
-  }
-  uint32_t eqSeen;
-  Scan(tmp).ExclusiveSum(e, eqSeen);
+// Every key > T and the first m = rank + 1 keys == T, in index order. The slot of a taken key is
+// (keys > T before it) + min(keys == T before it, m).
+template <int kIn, bool kEf>
+__global__ void __launch_bounds__(kThreads) writeKernel(SelectArgs a) {
+  __shared__ uint32_t blockGt, blockEq;
+  const unsigned lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+  const SelectState s = a.st->sel[3];
+  const uint32_t T = s.prefix;
+  const uint32_t m = s.rank + 1;
+  if (threadIdx.x == 0) blockGt = blockEq = 0;
   __syncthreads();
-  eqSeen += eqBefore[blockIdx.x];
-  uint32_t selMask = 0, s2 = 0;
-  for (unsigned j = 0; j < kItems; ++j) {
-    bool take = keys[j] != 0xffffffffu && (keys[j] > t || (keys[j] == t && eqSeen < m));
-    if (keys[j] == t) ++eqSeen;
-    selMask |= uint32_t{take} << j;
-    s2 += take;
+  // Exclusive prefix of this warp: the blocks before this one, then the warps before it here.
+  uint32_t g = 0, e = 0;
+  for (unsigned b = threadIdx.x; b < blockIdx.x; b += kThreads) {
+    g += a.blockTotals[2 * b];
+    e += a.blockTotals[2 * b + 1];
   }
-  uint32_t slot;
-  Scan(tmp).ExclusiveSum(s2, slot);
-  const uint32_t eqTile = eqBefore[blockIdx.x];
-  slot += gtBefore[blockIdx.x] + (eqTile < m ? eqTile : m);
-  uint32_t* idxOut = reinterpret_cast<uint32_t*>(payload);
-  float* valOut = reinterpret_cast<float*>(payload + size_t{kept} * 4);
-  for (unsigned j = 0; j < kItems; ++j) {
-    if (!(selMask & (1u << j)) || slot >= kept) continue;
-    size_t i = src.index(base + j);
-    float v = src.value(i);
-    idxOut[slot] = static_cast<uint32_t>(i);
-    valOut[slot] = v;
-    if (kEf) src.r[i] = math::sub(v, v);
-    ++slot;
+  for (int o = 16; o > 0; o >>= 1) {
+    g += __shfl_xor_sync(kFullMask, g, o);
+    e += __shfl_xor_sync(kFullMask, e, o);
+  }
+  if (lane == 0 && (g || e)) {
+    atomicAdd(&blockGt, g);
+    atomicAdd(&blockEq, e);
+  }
+  __syncthreads();
+  uint32_t gtBefore = blockGt, eqBefore = blockEq;
+  for (unsigned w = 0; w < warp; ++w) {
+    const size_t gw = size_t{blockIdx.x} * kWarps + w;
+    gtBefore += a.warpTotals[2 * gw];
+    eqBefore += a.warpTotals[2 * gw + 1];
+  }
+  const uint32_t lower = (1u << lane) - 1u;
+  uint32_t* idxOut = reinterpret_cast<uint32_t*>(a.payload);
+  float* valOut = reinterpret_cast<float*>(a.payload + size_t{a.kept} * 4);
+  const bool everyTile = allDirect(a);
+  const TileRange tr = warpTiles(a.tiles);
+  for (size_t t = tr.begin; t < tr.end; ++t) {
+    walkTile<kIn, kEf>(a, everyTile, t, [&](uint32_t k, bool valid, size_t i) {
+      const uint32_t gtBallot = __ballot_sync(kFullMask, valid && k > T);
+      const uint32_t eqBallot = __ballot_sync(kFullMask, valid && k == T);
+      const uint32_t myGt = gtBefore + __popc(gtBallot & lower);
+      const uint32_t myEq = eqBefore + __popc(eqBallot & lower);
+      const bool take = valid && (k > T || (k == T && myEq < m));
+      const uint32_t slot = myGt + (myEq < m ? myEq : m);
+      if (take && slot < a.kept) {
+        const float v = valueAt<kIn, kEf>(a.x, a.r, i);
+        idxOut[slot] = static_cast<uint32_t>(i);
+        valOut[slot] = v;
+        if (kEf) a.r[i] = math::sub(v, v);
+      }
+      gtBefore += __popc(gtBallot);
+      eqBefore += __popc(eqBallot);
+    });
   }
 }
 
 size_t alignUp(size_t b) { return (b + 255) & ~size_t{255}; }
 
-template <typename Src, bool kEf>
-void selectAndWrite(const Src& src, size_t maxCount, uint32_t kept, TopkState* st, uint32_t* hist,
-                    uint32_t* gt, uint32_t* eq, uint8_t* payload, cudaStream_t s) {
-  const unsigned grid = gridFor(maxCount, kThreads, 16);
-  const int shifts[3] = {20, 9, 0};
-  const uint32_t masks[3] = {2047, 2047, 511};
-  for (int pass = 0; pass < 3; ++pass) {
-    cudaMemsetAsync(hist, 0, kBins * 4, s);
-    histKernel<Src><<<grid, kThreads, 0, s>>>(src, st, shifts[pass], masks[pass], hist);
-    pickBinKernel<Src><<<1, 32, 0, s>>>(src, hist, masks[pass] + 1, shifts[pass], st);
-  }
-  const size_t tiles = (maxCount + kTile - 1) / kTile;
-  tileCountKernel<Src><<<static_cast<unsigned>(tiles), kThreads, 0, s>>>(src, st, gt, eq);
-  scanKernel<<<1, kThreads, 0, s>>>(gt, tiles, nullptr, 0, st);
-  scanKernel<<<1, kThreads, 0, s>>>(eq, tiles, nullptr, 0, st);
-  tileWriteKernel<Src, kEf>
-      <<<static_cast<unsigned>(tiles), kThreads, 0, s>>>(src, st, gt, eq, kept, payload);
-}
-
 template <int kIn, bool kEf>
 Status runTopK(uint32_t kept, const void* x, size_t n, float* r, uint8_t* payload, cudaStream_t s) {
+  int dev = 0, sms = 0;
+  cudaError_t e = cudaGetDevice(&dev);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (e != cudaSuccess) {
+    return cudaError("kernels::cuda topk: device query failed: ", cudaGetErrorString(e));
+  }
+
   // Sample and slot sizing: the same threshold estimate as the CPU.
   const size_t samples = n < kSample ? n : kSample;
   const size_t stride = n / samples;
   double want = static_cast<double>(kept) / static_cast<double>(n) * samples * 1.3 + 16;
   const uint32_t rho = static_cast<uint32_t>(want < samples - 1 ? want : samples - 1);
   double capD = 2.0 * kTile * (rho + 1.0) / samples + 64;
-  uint32_t capTile = capD >= kTile ? kTile : ((static_cast<uint32_t>(capD) + 31) & ~31u);
+  const uint32_t capTile = capD >= kTile ? kTile : ((static_cast<uint32_t>(capD) + 31) & ~31u);
   const size_t tiles = (n + kTile - 1) / kTile;
-  const size_t maxDense = tiles * capTile;
-  const size_t denseTiles = (maxDense + kTile - 1) / kTile;
-  const size_t countTiles = tiles > denseTiles ? tiles : denseTiles;
+  // One wave of kBlocksPerSm blocks per SM, and no more than one tile per warp.
+  size_t grid = static_cast<size_t>(sms > 0 ? sms : 1) * kBlocksPerSm;
+  const size_t enough = (tiles + kWarps - 1) / kWarps;
+  if (grid > enough) grid = enough;
 
   size_t off = 0;
   auto carve = [&](size_t bytes) {
@@ -408,38 +447,41 @@ Status runTopK(uint32_t kept, const void* x, size_t n, float* r, uint8_t* payloa
     off += alignUp(bytes);
     return o;
   };
-  const size_t oHist = carve(kBins * 4), oState = carve(sizeof(TopkState));
-  const size_t oGt = carve(countTiles * 4), oEq = carve(countTiles * 4);
-  const size_t oCount = carve(tiles * 4), oCand = carve(maxDense * 4);
-  const size_t oIdx = carve(maxDense * 4), oKey = carve(maxDense * 4);
+  const size_t oState = carve(sizeof(TopkState)), oCount = carve(tiles * 4);
+  const size_t oIdx = carve(tiles * capTile * 4), oKey = carve(tiles * capTile * 4);
+  const size_t oBlocks = carve(grid * 8), oWarps = carve(grid * kWarps * 8);
   void* ws = nullptr;
-  cudaError_t e = cudaMallocAsync(&ws, off, s);
+  e = cudaMallocAsync(&ws, off, s);
   if (e != cudaSuccess) {
     return cudaError("kernels::cuda topk: cudaMallocAsync(", off,
                      ") failed: ", cudaGetErrorString(e));
   }
   uint8_t* w = static_cast<uint8_t*>(ws);
-  uint32_t* hist = reinterpret_cast<uint32_t*>(w + oHist);
   TopkState* st = reinterpret_cast<TopkState*>(w + oState);
-  uint32_t* gt = reinterpret_cast<uint32_t*>(w + oGt);
-  uint32_t* eq = reinterpret_cast<uint32_t*>(w + oEq);
   uint32_t* tileCount = reinterpret_cast<uint32_t*>(w + oCount);
-  uint32_t* cand = reinterpret_cast<uint32_t*>(w + oCand);
-  uint32_t* denseIdx = reinterpret_cast<uint32_t*>(w + oIdx);
-  uint32_t* denseKey = reinterpret_cast<uint32_t*>(w + oKey);
+  uint32_t* candIdx = reinterpret_cast<uint32_t*>(w + oIdx);
+  uint32_t* candKey = reinterpret_cast<uint32_t*>(w + oKey);
+  const SelectArgs args{x,
+                        r,
+                        n,
+                        tiles,
+                        kept,
+                        capTile,
+                        tileCount,
+                        candIdx,
+                        candKey,
+                        st,
+                        reinterpret_cast<uint32_t*>(w + oBlocks),
+                        reinterpret_cast<uint32_t*>(w + oWarps),
+                        payload};
+  const unsigned g = static_cast<unsigned>(grid);
 
-  sampleKernel<kIn, kEf><<<1, kSampleThreads, 0, s>>>(x, r, n, samples, stride, rho, kept, st);
-  fusedCandKernel<kIn, kEf>
-      <<<static_cast<unsigned>(tiles), kThreads, 0, s>>>(x, n, r, st, capTile, cand, tileCount);
-  // tileCount becomes the offsets; candTotal gets the sum (fallback if it is below k).
-  cudaMemcpyAsync(gt, tileCount, tiles * 4, cudaMemcpyDeviceToDevice, s);
-  scanKernel<<<1, kThreads, 0, s>>>(gt, tiles, &st->candTotal, kept, st);
-  compactKernel<kIn, kEf><<<static_cast<unsigned>(tiles), kThreads, 0, s>>>(
-      x, r, st, capTile, cand, tileCount, gt, denseIdx, denseKey);
-  selectAndWrite<DenseSource<kIn, kEf>, kEf>(DenseSource<kIn, kEf>{x, r, denseIdx, denseKey},
-                                             maxDense, kept, st, hist, gt, eq, payload, s);
-  selectAndWrite<FullSource<kIn, kEf>, kEf>(FullSource<kIn, kEf>{x, r, n}, n, kept, st, hist, gt,
-                                            eq, payload, s);
+  sampleKernel<kIn, kEf><<<1, kSampleThreads, 0, s>>>(x, r, samples, stride, rho, st);
+  fusedCandKernel<kIn, kEf><<<static_cast<unsigned>(tiles), kThreads, 0, s>>>(
+      x, n, r, st, capTile, candIdx, candKey, tileCount);
+  for (int pass = 0; pass < 3; ++pass) histKernel<kIn, kEf><<<g, kThreads, 0, s>>>(args, pass);
+  countKernel<kIn, kEf><<<g, kThreads, 0, s>>>(args);
+  writeKernel<kIn, kEf><<<g, kThreads, 0, s>>>(args);
   Status launched = lastLaunch("topk encode");
   cudaFreeAsync(ws, s);
   return launched;

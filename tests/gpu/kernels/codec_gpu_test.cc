@@ -180,8 +180,10 @@ TEST_F(Gpu, EncodeMatchesCpuByteForByte) {
   }
 }
 
-// Inputs where the sampled threshold cannot work (ties everywhere, all zeros, a few spikes):
-// the GPU falls back to the exact full-array select and must still match the CPU.
+// Inputs where the sampled threshold cannot work (ties everywhere, all zeros, a few spikes): the
+// GPU reads every tile directly (the exact full-array select). Inputs whose scale changes across
+// the buffer (steps; segments scaled by 10^-3 .. 10^3): whole tiles overflow their candidate slots
+// and are read directly beside the others. Both must still match the CPU.
 TEST_F(Gpu, TopKFallbackPathMatchesCpu) {
   const size_t n = 300000;
   std::vector<std::vector<float>> inputs;
@@ -193,6 +195,10 @@ TEST_F(Gpu, TopKFallbackPathMatchesCpu) {
   std::vector<float> steps(n);
   for (size_t i = 0; i < n; ++i) steps[i] = static_cast<float>(i / 50000);
   inputs.push_back(steps);
+  std::vector<float> mixed = testInput(n, 17, false);
+  for (size_t i = 0; i < n; ++i)
+    mixed[i] *= std::pow(10.0f, static_cast<float>((i / 20000) % 7) - 3);
+  inputs.push_back(mixed);
   for (const char* name : {"topk:fraction=0.01", "topk:fraction=0.5", "topk:fraction=1"}) {
     Result<Codec> c = Codec::create(name);
     ASSERT_TRUE(c.ok());
