@@ -10,8 +10,13 @@ std::string gpuStagingUnavailable() {
   return "this build of Isthmus has no CUDA, or no GPU is visible to this process";
 }
 
+StagingCopier StagingCopier::cuda() {
+  return StagingCopier{kernels::cuda::allocPinned, kernels::cuda::freePinned,
+                       kernels::cuda::copyToHost, kernels::cuda::copyToDevice};
+}
+
 void DeviceStaging::release() {
-  kernels::cuda::freePinned(pinned_);
+  if (pinned_) copier_.freePinned(pinned_);
   pinned_ = nullptr;
   bytes_ = 0;
 }
@@ -19,7 +24,7 @@ void DeviceStaging::release() {
 Result<uint8_t*> DeviceStaging::reserve(size_t bytes) {
   if (bytes > bytes_ || pinned_ == nullptr) {
     release();
-    ISTHMUS_ASSIGN_OR_RETURN(pinned_, kernels::cuda::allocPinned(bytes));
+    ISTHMUS_ASSIGN_OR_RETURN(pinned_, copier_.allocPinned(bytes));
     bytes_ = bytes;
   }
   return static_cast<uint8_t*>(pinned_);
@@ -41,13 +46,13 @@ Status DeviceStaging::run(ConstBufferView in, BufferView out, StreamHandle strea
   if (in.onDevice()) {
     void* dst = same ? hostOut.data : pinned;
     ISTHMUS_RETURN_IF_ERROR(
-        kernels::cuda::copyToHost(dst, in.data, in.bytes(), in.device, stream)
+        copier_.toHost(dst, in.data, in.bytes(), in.device, stream)
             .withContext(strCat(what, ": staging the GPU input in host memory")));
     hostIn = ConstBufferView{dst, in.count, in.dtype, MemoryKind::kHostPinned};
   }
   ISTHMUS_RETURN_IF_ERROR(op(hostIn, hostOut));
   if (!out.onDevice()) return okStatus();
-  return kernels::cuda::copyToDevice(out.data, hostOut.data, out.bytes(), out.device, stream)
+  return copier_.toDevice(out.data, hostOut.data, out.bytes(), out.device, stream)
       .withContext(strCat(what, ": copying the result back to the GPU"));
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "runtime/core/buffer.h"
 #include "runtime/core/status.h"
@@ -22,11 +23,24 @@ namespace isthmus::coll {
 // "" when GPU buffers can be staged in this process; otherwise why not.
 std::string gpuStagingUnavailable();
 
+// How pinned memory is obtained and bytes move between it and a GPU: the CUDA runtime
+// (kernels/cuda_staging.h) by default; the unit tests substitute host memory and memcpy.
+struct StagingCopier {
+  std::function<Result<void*>(size_t bytes)> allocPinned;
+  std::function<void(void*)> freePinned;
+  std::function<Status(void* host, const void* gpu, size_t bytes, int device, StreamHandle)> toHost;
+  std::function<Status(void* gpu, const void* host, size_t bytes, int device, StreamHandle)>
+      toDevice;
+
+  static StagingCopier cuda();
+};
+
 class DeviceStaging {
  public:
   using HostOp = std::function<Status(ConstBufferView in, BufferView out)>;
 
-  DeviceStaging() = default;
+  explicit DeviceStaging(StagingCopier copier = StagingCopier::cuda())
+      : copier_(std::move(copier)) {}
   DeviceStaging(const DeviceStaging&) = delete;
   DeviceStaging& operator=(const DeviceStaging&) = delete;
   ~DeviceStaging() { release(); }
@@ -44,6 +58,7 @@ class DeviceStaging {
  private:
   Result<uint8_t*> reserve(size_t bytes);
 
+  StagingCopier copier_;
   void* pinned_ = nullptr;
   size_t bytes_ = 0;
 };
