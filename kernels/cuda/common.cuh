@@ -8,6 +8,7 @@
 
 #include "kernels/codec.h"
 #include "kernels/codec_math.h"
+#include "kernels/cuda/device_io.cuh"
 #include "runtime/core/status.h"
 
 namespace isthmus::kernels::cuda::detail {
@@ -28,32 +29,6 @@ inline unsigned gridFor(uint64_t work, unsigned threads, unsigned perThread = 4)
   if (blocks < 1) blocks = 1;
   if (blocks > 65535u * 32u) blocks = 65535u * 32u;  // grid-stride loops cover the rest
   return static_cast<unsigned>(blocks);
-}
-
-template <int kDType>
-__device__ __forceinline__ float loadIn(const void* p, size_t i) {
-  if (kDType == static_cast<int>(DType::kFloat16)) {
-    return math::halfToFloat(static_cast<const uint16_t*>(p)[i]);
-  } else if (kDType == static_cast<int>(DType::kBFloat16)) {
-    return math::bf16ToFloat(static_cast<const uint16_t*>(p)[i]);
-  } else {
-    return static_cast<const float*>(p)[i];
-  }
-}
-
-// Decode sink: kMode 0 = acc += v (fp32), 1 = fp32 out, 2 = fp16 out, 3 = bf16 out.
-template <int kMode>
-__device__ __forceinline__ void storeOut(void* p, size_t i, float v) {
-  if (kMode == 0) {
-    float* a = static_cast<float*>(p);
-    a[i] = math::add(a[i], v);
-  } else if (kMode == 1) {
-    static_cast<float*>(p)[i] = v;
-  } else if (kMode == 2) {
-    static_cast<uint16_t*>(p)[i] = math::floatToHalf(v);
-  } else {
-    static_cast<uint16_t*>(p)[i] = math::floatToBf16(v);
-  }
 }
 
 inline int outMode(bool accumulate, DType t) {
