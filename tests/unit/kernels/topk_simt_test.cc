@@ -127,10 +127,18 @@ TEST(TopkSimt, EveryInputKindAcrossGrids) {
   }
 }
 
-TEST(TopkSimt, LargerFractionsAndABiggerGrid) {
+TEST(TopkSimt, LargerFractions) {
   expectSameAsCpu(Input::kNormal, 70001, 0.3, 2);
   expectSameAsCpu(Input::kMixedScales, 70001, 0.05, 132);
   expectSameAsCpu(Input::kTies, 20000, 0.999, 2);
+}
+
+// 147 tiles: select grids of 12 blocks (96 warps, uneven tile runs) and 19 blocks (one tile per
+// warp but the last), as on a GPU with 3 and with 132 multiprocessors.
+TEST(TopkSimt, ManyBlocks) {
+  expectSameAsCpu(Input::kNormal, 600000, 0.01, 132);
+  expectSameAsCpu(Input::kMixedScales, 600000, 0.01, 3);
+  expectSameAsCpu(Input::kSpikes, 600000, 0.01, 3);
 }
 
 TEST(TopkSimt, Bf16InputMatchesTheCpu) {
