@@ -35,23 +35,6 @@ Status runTopK(uint32_t kept, const void* x, size_t n, float* r, uint8_t* payloa
   return launched;
 }
 
-template <int kMode>
-__global__ void decodeTopKKernel(const uint8_t* __restrict__ payload, size_t n, uint32_t kept,
-                                 void* __restrict__ out, uint32_t* errorFlag) {
-  const uint32_t* idx = reinterpret_cast<const uint32_t*>(payload);
-  const float* vals = reinterpret_cast<const float*>(payload + size_t{kept} * 4);
-  const size_t stride = size_t{gridDim.x} * blockDim.x;
-  for (size_t j = size_t{blockIdx.x} * blockDim.x + threadIdx.x; j < kept; j += stride) {
-    uint32_t i = idx[j];
-    bool ok = i < n && (j == 0 || idx[j - 1] < i);
-    if (!ok) {
-      if (errorFlag) atomicOr(errorFlag, 1u);
-      continue;
-    }
-    storeOut<kMode>(out, i, vals[j]);
-  }
-}
-
 }  // namespace
 
 Status launchEncodeTopK(uint32_t kept, const void* x, DType inType, size_t n, float* residual,
@@ -76,7 +59,8 @@ void launchDecodeTopK(const uint8_t* payload, size_t n, uint32_t kept, void* out
   if (kept == 0) return;
   const unsigned grid = gridFor(kept, topk::kThreads, 4);
   withOutMode(mode, [&](auto km) {
-    decodeTopKKernel<km.value><<<grid, topk::kThreads, 0, s>>>(payload, n, kept, out, errorFlag);
+    topk::decodeTopKKernel<km.value>
+        <<<grid, topk::kThreads, 0, s>>>(payload, n, kept, out, errorFlag);
   });
 }
 

@@ -68,8 +68,8 @@ __device__ __forceinline__ float valueAt(const void* x, const float* r, size_t i
 
 // One warp: the bin, counted from the top, that holds the 0-based `rank`; the lane that finds it
 // writes the bin and the rank left inside it. `hist` has `bins` (2048 or 512) entries.
-__device__ void warpPick(const uint32_t* hist, unsigned bins, uint32_t rank, uint32_t* bin,
-                         uint32_t* left) {
+__device__ inline void warpPick(const uint32_t* hist, unsigned bins, uint32_t rank, uint32_t* bin,
+                                uint32_t* left) {
   const unsigned lane = threadIdx.x & 31;
   const unsigned per = bins / 32;
   const unsigned hi = bins - lane * per;  // lane 0 owns the highest bins
@@ -288,7 +288,8 @@ __device__ __forceinline__ void walkTile(const SelectArgs& a, bool everyTile, si
 // Block-wide: the selection after `pass` from the one before it and that pass's global histogram
 // (complete: an earlier launch wrote it). Every block computes the same result. `hist` is the
 // block's kBins shared words, free again when this returns.
-__device__ SelectState advance(const TopkState* st, int pass, SelectState prev, uint32_t* hist) {
+__device__ inline SelectState advance(const TopkState* st, int pass, SelectState prev,
+                                      uint32_t* hist) {
   __shared__ uint32_t bin, left;
   const uint32_t digit = digitMask(pass);
   for (unsigned b = threadIdx.x; b <= digit; b += kThreads) hist[b] = st->hist[pass][b];
@@ -423,6 +424,24 @@ __global__ void __launch_bounds__(kThreads) writeKernel(SelectArgs a) {
       gtBefore += __popc(gtBallot);
       eqBefore += __popc(eqBallot);
     });
+  }
+}
+
+// Decode: scatter the kept values; an index out of range or not increasing raises *errorFlag.
+template <int kMode>
+__global__ void decodeTopKKernel(const uint8_t* __restrict__ payload, size_t n, uint32_t kept,
+                                 void* __restrict__ out, uint32_t* errorFlag) {
+  const uint32_t* idx = reinterpret_cast<const uint32_t*>(payload);
+  const float* vals = reinterpret_cast<const float*>(payload + size_t{kept} * 4);
+  const size_t stride = size_t{gridDim.x} * blockDim.x;
+  for (size_t j = size_t{blockIdx.x} * blockDim.x + threadIdx.x; j < kept; j += stride) {
+    uint32_t i = idx[j];
+    bool ok = i < n && (j == 0 || idx[j - 1] < i);
+    if (!ok) {
+      if (errorFlag) atomicOr(errorFlag, 1u);
+      continue;
+    }
+    storeOut<kMode>(out, i, vals[j]);
   }
 }
 

@@ -163,6 +163,14 @@ uint32_t matchAny(uint32_t v) {
   });
 }
 
+uint32_t reduceMax(uint32_t v) {
+  return exchange(v, [](const uint32_t* s, unsigned) {
+    uint32_t m = s[0];
+    for (unsigned l = 1; l < 32; ++l) m = s[l] > m ? s[l] : m;
+    return m;
+  });
+}
+
 void launch(dim3 grid, dim3 block, const std::function<void()>& kernel) {
   if (block.x == 0 || block.x % 32 != 0 || block.x > kMaxThreads || block.y != 1 || block.z != 1 ||
       grid.y != 1 || grid.z != 1) {

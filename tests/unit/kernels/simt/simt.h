@@ -6,7 +6,7 @@
 // device code uses: __global__/__device__/__host__ are empty, __shared__ is `static` (one copy per
 // kernel, shared by the threads of the block being run), threadIdx/blockIdx/blockDim/gridDim are
 // the running thread's, and __syncthreads, __syncwarp, __ballot_sync, __shfl_up_sync,
-// __shfl_xor_sync, __match_any_sync, atomics, __popc, __ffs and __ldcg behave as on a GPU for code
+// __shfl_xor_sync, __match_any_sync, __reduce_max_sync, atomics, __popc, __ffs and __ldcg behave as on a GPU for code
 // that uses them as CUDA requires (every lane of the warp, every thread of the block).
 //
 // simt::launch(grid, block, f) runs f() once per thread: blocks one after another, the threads of
@@ -46,6 +46,7 @@ uint32_t ballot(bool pred);
 uint32_t shflUp(uint32_t v, unsigned delta);
 uint32_t shflXor(uint32_t v, unsigned laneMask);
 uint32_t matchAny(uint32_t v);
+uint32_t reduceMax(uint32_t v);
 
 // Runs kernel() for every thread of grid x block (x dimensions only; block.x a multiple of 32,
 // at most 1024). Not reentrant: one launch at a time per process.
@@ -79,6 +80,7 @@ inline unsigned __shfl_xor_sync(unsigned, unsigned v, int laneMask) {
   return simt::shflXor(v, static_cast<unsigned>(laneMask));
 }
 inline unsigned __match_any_sync(unsigned, unsigned v) { return simt::matchAny(v); }
+inline unsigned __reduce_max_sync(unsigned, unsigned v) { return simt::reduceMax(v); }
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
 inline int __ffs(unsigned v) { return __builtin_ffs(static_cast<int>(v)); }
 inline unsigned atomicAdd(unsigned* p, unsigned v) {
