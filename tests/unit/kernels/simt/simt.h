@@ -6,8 +6,9 @@
 // device code uses: __global__/__device__/__host__ are empty, __shared__ is `static` (one copy per
 // kernel, shared by the threads of the block being run), threadIdx/blockIdx/blockDim/gridDim are
 // the running thread's, and __syncthreads, __syncwarp, __ballot_sync, __shfl_up_sync,
-// __shfl_xor_sync, __match_any_sync, __reduce_max_sync, atomics, __popc, __ffs and __ldcg behave as on a GPU for code
-// that uses them as CUDA requires (every lane of the warp, every thread of the block).
+// __shfl_xor_sync, __match_any_sync, __reduce_max_sync, atomics, __popc, __ffs and __ldcg behave as
+// on a GPU for code that uses them as CUDA requires (every lane of the warp, every thread of the
+// block).
 //
 // simt::launch(grid, block, f) runs f() once per thread: blocks one after another, the threads of
 // a block as fibers on the calling thread, switched only at barriers and warp collectives. That
