@@ -165,6 +165,12 @@ TEST(TopkSimt, EmulatorReportsADeadlock) {
                               if (threadIdx.x < 32) __syncthreads();
                             }),
                simt::Deadlock);
+  // So is a warp collective that half of a warp never reaches.
+  EXPECT_THROW(simt::launch(1, 32,
+                            [] {
+                              if (threadIdx.x < 16) __ballot_sync(0xffffffffu, true);
+                            }),
+               simt::Deadlock);
   // and is usable again afterwards
   unsigned sum = 0;
   simt::launch(2, 64, [&] { atomicAdd(&sum, __popc(__ballot_sync(0xffffffffu, true))); });
