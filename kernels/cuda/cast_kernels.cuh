@@ -41,37 +41,36 @@ __device__ __forceinline__ float castLoad(const uint8_t* payload, size_t i) {
   }
 }
 
-template <int kId, int kIn, bool kEf>
-__global__ void encodeCastKernel(const void* __restrict__ x, size_t n, float* __restrict__ r,
-                                 uint8_t* __restrict__ payload) {
+// f(i) for every element index i < n this thread owns: kUnroll of them in flight per iteration,
+// kThreads apart (coalesced), over a grid-stride loop.
+template <typename F>
+__device__ __forceinline__ void forEachOwned(size_t n, F&& f) {
   const size_t stride = size_t{gridDim.x} * kThreads * kUnroll;
   for (size_t base = size_t{blockIdx.x} * kThreads * kUnroll + threadIdx.x; base < n;
        base += stride) {
 #pragma unroll
     for (unsigned u = 0; u < kUnroll; ++u) {
-      size_t i = base + u * kThreads;
-      if (i < n) {
-        float v = loadIn<kIn>(x, i);
-        if (kEf) v = math::add(v, r[i]);
-        float d = castStore<kId>(payload, i, v);
-        if (kEf) r[i] = math::sub(v, d);
-      }
+      const size_t i = base + u * kThreads;
+      if (i < n) f(i);
     }
   }
+}
+
+template <int kId, int kIn, bool kEf>
+__global__ void encodeCastKernel(const void* __restrict__ x, size_t n, float* __restrict__ r,
+                                 uint8_t* __restrict__ payload) {
+  forEachOwned(n, [&](size_t i) {
+    float v = loadIn<kIn>(x, i);
+    if (kEf) v = math::add(v, r[i]);
+    float d = castStore<kId>(payload, i, v);
+    if (kEf) r[i] = math::sub(v, d);
+  });
 }
 
 template <int kId, int kMode>
 __global__ void decodeCastKernel(const uint8_t* __restrict__ payload, size_t n,
                                  void* __restrict__ out) {
-  const size_t stride = size_t{gridDim.x} * kThreads * kUnroll;
-  for (size_t base = size_t{blockIdx.x} * kThreads * kUnroll + threadIdx.x; base < n;
-       base += stride) {
-#pragma unroll
-    for (unsigned u = 0; u < kUnroll; ++u) {
-      size_t i = base + u * kThreads;
-      if (i < n) storeOut<kMode>(out, i, castLoad<kId>(payload, i));
-    }
-  }
+  forEachOwned(n, [&](size_t i) { storeOut<kMode>(out, i, castLoad<kId>(payload, i)); });
 }
 
 }  // namespace isthmus::kernels::cuda::detail::cast
