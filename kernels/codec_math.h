@@ -72,9 +72,13 @@ ISTHMUS_HD float div(float a, float b) {
 #endif
 }
 
+// |f| as bits. As unsigned integers these order every NaN above +Inf above every finite value:
+// the key of top-k's selection and of the block codecs' absmax.
+ISTHMUS_HD uint32_t magnitudeBits(float f) { return floatBits(f) & 0x7fffffffu; }
+
 ISTHMUS_HD bool isFinite(float f) { return (floatBits(f) & 0x7f800000u) != 0x7f800000u; }
-ISTHMUS_HD bool isNan(float f) { return (floatBits(f) & 0x7fffffffu) > 0x7f800000u; }
-ISTHMUS_HD float absf(float f) { return bitsFloat(floatBits(f) & 0x7fffffffu); }
+ISTHMUS_HD bool isNan(float f) { return magnitudeBits(f) > 0x7f800000u; }
+ISTHMUS_HD float absf(float f) { return bitsFloat(magnitudeBits(f)); }
 ISTHMUS_HD float quietNan() { return bitsFloat(0x7fc00000u); }
 
 // Round to nearest, ties to even, for |x| < 2^22 (all callers clamp first).

@@ -82,7 +82,7 @@ float blockAbsmaxScalar(ConstBufferView x, const float* residual, size_t from, s
   for (size_t i = from; i < to; ++i) {
     float v = loadOne(x.data, x.dtype, i);
     if (residual) v = v + residual[i];
-    uint32_t a = math::floatBits(v) & 0x7fffffffu;
+    uint32_t a = math::magnitudeBits(v);
     m = a > m ? a : m;
   }
   return math::bitsFloat(m);

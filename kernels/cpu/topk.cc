@@ -19,8 +19,6 @@
 namespace isthmus::kernels::cpu {
 namespace {
 
-inline uint32_t keyOf(float v) { return math::floatBits(v) & 0x7fffffffu; }
-
 // Pass 2 (scalar): v = x + r (or x), r = v, collect keys >= threshold until `cap` are found.
 // Returns false if the cap overflowed (the pass still completes the residual update).
 bool fusedPassScalar(ConstBufferView x, float* r, uint32_t threshold, size_t cap, size_t from,
@@ -32,7 +30,7 @@ bool fusedPassScalar(ConstBufferView x, float* r, uint32_t threshold, size_t cap
       v = v + r[i];
       r[i] = v;
     }
-    if (keyOf(v) >= threshold) {
+    if (math::magnitudeBits(v) >= threshold) {
       if (cand->size() < cap) {
         cand->push_back(static_cast<uint32_t>(i));
       } else {
@@ -112,7 +110,7 @@ uint32_t radixSelect(ConstBufferView x, const float* r, size_t n, uint64_t rank)
   for (int pass = 0; pass < 3; ++pass) {
     std::vector<uint64_t> hist(size_t{1} << widths[pass], 0);
     for (size_t i = 0; i < n; ++i) {
-      uint32_t k = keyOf(valueAt(i));
+      uint32_t k = math::magnitudeBits(valueAt(i));
       if ((k & prefixMask) != prefix) continue;
       ++hist[(k >> shifts[pass]) & ((1u << widths[pass]) - 1)];
     }
@@ -145,7 +143,7 @@ void encodeTopK(uint32_t kept, ConstBufferView x, float* residual, uint8_t* payl
     size_t i = j * stride;
     float v = loadOne(x.data, x.dtype, i);
     if (r) v = v + r[i];
-    sample[j] = keyOf(v);
+    sample[j] = math::magnitudeBits(v);
   }
   double want = static_cast<double>(kept) / static_cast<double>(n) * sampleSize * 1.3 + 16;
   size_t rank = std::min<size_t>(sampleSize - 1, static_cast<size_t>(want));
@@ -173,7 +171,7 @@ void encodeTopK(uint32_t kept, ConstBufferView x, float* residual, uint8_t* payl
   if (ok && cand.size() >= kept) {
     // 3a. The k-th largest key among the candidates.
     std::vector<uint32_t> keys(cand.size());
-    for (size_t j = 0; j < cand.size(); ++j) keys[j] = keyOf(valueAt(cand[j]));
+    for (size_t j = 0; j < cand.size(); ++j) keys[j] = math::magnitudeBits(valueAt(cand[j]));
     std::vector<uint32_t> sorted = keys;
     std::nth_element(sorted.begin(), sorted.begin() + (kept - 1), sorted.end(),
                      std::greater<uint32_t>());
@@ -193,10 +191,10 @@ void encodeTopK(uint32_t kept, ConstBufferView x, float* residual, uint8_t* payl
     // 3b. Exact fallback.
     const uint32_t t = radixSelect(x, r, n, kept - 1);
     size_t above = 0;
-    for (size_t i = 0; i < n; ++i) above += keyOf(valueAt(i)) > t;
+    for (size_t i = 0; i < n; ++i) above += math::magnitudeBits(valueAt(i)) > t;
     size_t equalLeft = kept - above;
     for (size_t i = 0; i < n && written < kept; ++i) {
-      uint32_t k = keyOf(valueAt(i));
+      uint32_t k = math::magnitudeBits(valueAt(i));
       if (k > t) {
         emit(i);
       } else if (k == t && equalLeft > 0) {

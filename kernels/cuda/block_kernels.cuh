@@ -70,10 +70,10 @@ __global__ void encodeBlockKernel(const void* __restrict__ x, size_t n, float* _
     uint32_t m = 0;
     for (size_t p = lane; p < pairs; p += 32) {
       size_t i = from + 2 * p;
-      uint32_t k0 = math::floatBits(valueAt<kIn, kEf>(x, r, i)) & 0x7fffffffu;
+      uint32_t k0 = math::magnitudeBits(valueAt<kIn, kEf>(x, r, i));
       m = k0 > m ? k0 : m;
       if (i + 1 < to) {
-        uint32_t k1 = math::floatBits(valueAt<kIn, kEf>(x, r, i + 1)) & 0x7fffffffu;
+        uint32_t k1 = math::magnitudeBits(valueAt<kIn, kEf>(x, r, i + 1));
         m = k1 > m ? k1 : m;
       }
     }

@@ -58,8 +58,6 @@ struct TopkState {
   SelectState sel[4];       // sel[p]: before pass p; sel[3]: the k-th key and its rank
 };
 
-__device__ __forceinline__ uint32_t keyOf(float v) { return math::floatBits(v) & 0x7fffffffu; }
-
 template <int kIn, bool kEf>
 __device__ __forceinline__ float valueAt(const void* x, const float* r, size_t i) {
   // After the fused pass, r holds v (EF); a plain encode recomputes v from x.
@@ -111,7 +109,7 @@ __global__ void __launch_bounds__(kSampleThreads)
       v = loadIn<kIn>(x, j * stride);
       if (kEf) v = math::add(v, r[j * stride]);
     }
-    keys[q] = keyOf(v);
+    keys[q] = math::magnitudeBits(v);
   }
   for (unsigned i = threadIdx.x; i < 3 * kBins; i += kSampleThreads) (&st->hist[0][0])[i] = 0;
   if (threadIdx.x == 0) {
@@ -167,7 +165,7 @@ __global__ void __launch_bounds__(kThreads)
         v = math::add(v, r[i]);
         r[i] = v;
       }
-      keys[j] = keyOf(v);
+      keys[j] = math::magnitudeBits(v);
       flag = keys[j] >= t;
     }
     ballots[j] = __ballot_sync(kFullMask, flag);
@@ -273,7 +271,7 @@ __device__ __forceinline__ void walkTile(const SelectArgs& a, bool everyTile, si
       if (e < count) {
         if (direct) {
           idx[u] = first + e;
-          keys[u] = keyOf(valueAt<kIn, kEf>(a.x, a.r, idx[u]));
+          keys[u] = math::magnitudeBits(valueAt<kIn, kEf>(a.x, a.r, idx[u]));
         } else {
           idx[u] = a.candIdx[slot0 + e];
           keys[u] = a.candKey[slot0 + e];
