@@ -31,31 +31,6 @@ inline unsigned gridFor(uint64_t work, unsigned threads, unsigned perThread = 4)
   return static_cast<unsigned>(blocks);
 }
 
-inline int outMode(bool accumulate, DType t) {
-  if (accumulate) return 0;
-  return t == DType::kFloat16 ? 2 : (t == DType::kBFloat16 ? 3 : 1);
-}
-
-// Calls f(std::integral_constant<int, dtype>{}) for a runtime input dtype.
-template <typename F>
-void withInDType(DType t, F&& f) {
-  switch (t) {
-    case DType::kFloat16: f(std::integral_constant<int, 1>{}); break;
-    case DType::kBFloat16: f(std::integral_constant<int, 2>{}); break;
-    default: f(std::integral_constant<int, 0>{}); break;
-  }
-}
-
-template <typename F>
-void withOutMode(int mode, F&& f) {
-  switch (mode) {
-    case 0: f(std::integral_constant<int, 0>{}); break;
-    case 1: f(std::integral_constant<int, 1>{}); break;
-    case 2: f(std::integral_constant<int, 2>{}); break;
-    default: f(std::integral_constant<int, 3>{}); break;
-  }
-}
-
 // Launchers, one file each. payload = msg + header; n elements; all on `s`.
 void launchEncodeCast(CodecId id, const void* x, DType inType, size_t n, float* residual,
                       uint8_t* payload, cudaStream_t s);

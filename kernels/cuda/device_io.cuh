@@ -1,9 +1,11 @@
-// Device-side loads of codec inputs and stores of decoded values (internal). Plain CUDA C++ with
+// Device-side loads of codec inputs and stores of decoded values, and the host dispatch to them
+// (internal). Plain CUDA C++ with
 // no runtime calls, so that it also compiles for the CPU under the unit tests' SIMT emulator.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/codec.h"
 #include "kernels/codec_math.h"
@@ -33,6 +35,33 @@ __device__ __forceinline__ void storeOut(void* p, size_t i, float v) {
     static_cast<uint16_t*>(p)[i] = math::floatToHalf(v);
   } else {
     static_cast<uint16_t*>(p)[i] = math::floatToBf16(v);
+  }
+}
+
+// Host side: the kMode of storeOut for a decode, and dispatch from runtime values to the template
+// parameters of loadIn (kDType) and storeOut (kMode).
+inline int outMode(bool accumulate, DType t) {
+  if (accumulate) return 0;
+  return t == DType::kFloat16 ? 2 : (t == DType::kBFloat16 ? 3 : 1);
+}
+
+// Calls f(std::integral_constant<int, dtype>{}) for a runtime input dtype.
+template <typename F>
+void withInDType(DType t, F&& f) {
+  switch (t) {
+    case DType::kFloat16: f(std::integral_constant<int, 1>{}); break;
+    case DType::kBFloat16: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 0>{}); break;
+  }
+}
+
+template <typename F>
+void withOutMode(int mode, F&& f) {
+  switch (mode) {
+    case 0: f(std::integral_constant<int, 0>{}); break;
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    default: f(std::integral_constant<int, 3>{}); break;
   }
 }
 

@@ -31,27 +31,6 @@ using Int = std::integral_constant<int, V>;
 
 constexpr unsigned kGrid = 2;  // blocks per launch: small, so grid-stride loops repeat
 
-int dtypeIndex(DType t) { return t == DType::kFloat16 ? 1 : (t == DType::kBFloat16 ? 2 : 0); }
-
-template <typename F>
-void withIn(DType t, F&& f) {
-  switch (dtypeIndex(t)) {
-    case 1: f(Int<1>{}); break;
-    case 2: f(Int<2>{}); break;
-    default: f(Int<0>{}); break;
-  }
-}
-
-template <typename F>
-void withMode(int mode, F&& f) {
-  switch (mode) {
-    case 0: f(Int<0>{}); break;
-    case 1: f(Int<1>{}); break;
-    case 2: f(Int<2>{}); break;
-    default: f(Int<3>{}); break;
-  }
-}
-
 template <typename F>
 void withCodec(CodecId id, F&& f) {
   switch (id) {
@@ -68,7 +47,7 @@ void emulatedEncode(const MessageInfo& info, const void* x, DType t, float* r, u
   const size_t n = info.count;
   if (n == 0) return;
   withCodec(info.codec, [&](auto kid) {
-    withIn(t, [&](auto kin) {
+    cd::withInDType(t, [&](auto kin) {
       constexpr int id = decltype(kid)::value, in = decltype(kin)::value;
       if constexpr (id >= 3) {
         const uint64_t nb = kernels::detail::numBlocks(n, info.blockSize);
@@ -97,7 +76,7 @@ void emulatedDecode(const MessageInfo& info, const uint8_t* payload, void* out, 
                     uint32_t* errorFlag) {
   const size_t n = info.count;
   if (n == 0) return;
-  withMode(mode, [&](auto km) {
+  cd::withOutMode(mode, [&](auto km) {
     constexpr int m = decltype(km)::value;
     if (info.codec == CodecId::kTopK) {
       simt::launch(kGrid, cd::topk::kThreads,
@@ -200,14 +179,14 @@ TEST(CodecsSimt, DecodeMatchesTheCpuBitForBit) {
       // Accumulate.
       std::vector<float> accCpu = testing::gaussian(n, 99), accGpu = accCpu;
       ASSERT_TRUE(c.decodeAccumulate(msg.data(), msg.size(), accCpu.data(), n).ok());
-      emulatedDecode(*info, payload, accGpu.data(), 0, &flag);
+      emulatedDecode(*info, payload, accGpu.data(), cd::outMode(true, DType::kFloat32), &flag);
       ASSERT_EQ(0, std::memcmp(accGpu.data(), accCpu.data(), n * 4)) << "accumulate";
       // Into each output dtype (top-k zeroes the output first, as launchDecodeTopK does).
       for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
         std::vector<uint8_t> outCpu(n * dtypeSize(t), 0xab), outGpu = outCpu;
         if (info->codec == CodecId::kTopK) std::fill(outGpu.begin(), outGpu.end(), 0);
         ASSERT_TRUE(c.decode(msg.data(), msg.size(), BufferView{outCpu.data(), n, t}).ok());
-        emulatedDecode(*info, payload, outGpu.data(), 1 + dtypeIndex(t), &flag);
+        emulatedDecode(*info, payload, outGpu.data(), cd::outMode(false, t), &flag);
         ASSERT_EQ(outGpu, outCpu) << dtypeName(t);
       }
       EXPECT_EQ(flag, 0u);
