@@ -183,7 +183,6 @@ void launch(dim3 grid, dim3 block, const std::function<void()>& kernel) {
   m.kernel = &kernel;
   if (m.fibers.size() < block.x) m.fibers.resize(block.x);
   m.warps.assign(block.x / 32, Warp{});
-  for (Warp& w : m.warps) w.barrier.participants = 32;
   try {
     for (unsigned b = 0; b < grid.x; ++b) {
       m.block = Barrier{block.x, 0, 0};
