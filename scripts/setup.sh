@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format libclang-rt-14-dev
-  iproute2 iperf3 procps
+  iproute2 iperf3 procps ccache
 )
 
 missing=()
